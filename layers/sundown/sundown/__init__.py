@@ -1,0 +1,1 @@
+"""Sundown: account-lifecycle domain logic, shipped to every function as a Lambda layer."""

@@ -1,0 +1,184 @@
+"""The lifecycle policy: pure date arithmetic and stage selection. No AWS, no wall clock.
+
+Every function takes "now" as an argument, so a replay of the same events gives the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sundown.settings import Settings
+
+# A Stripe subscription counts as paid in these states (SPEC).
+PAID_SUBSCRIPTION_STATUSES = frozenset({"active", "trialing", "past_due"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    idle_period: timedelta
+    warning_days: tuple[int, ...]  # largest first: 14, 7, 3, 1
+    shortest_notice: timedelta
+    grace_period: timedelta
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            idle_period=settings.idle_period,
+            warning_days=tuple(sorted(settings.warning_days, reverse=True)),
+            shortest_notice=settings.shortest_notice,
+            grace_period=settings.grace_period,
+        )
+
+    def stage_due_at(self, suspend_at: datetime, stage_days: int) -> datetime:
+        return suspend_at - timedelta(days=stage_days)
+
+
+def idle_since(
+    last_activity_at: datetime | None, created_at: datetime, downgraded_at: datetime | None
+) -> datetime:
+    """The idle clock starts at the latest of: any user's activity, creation, downgrade to Free."""
+    return max(t for t in (last_activity_at, created_at, downgraded_at) if t is not None)
+
+
+@dataclass(frozen=True)
+class IdleCycle:
+    """Where a Free account stands in its current idle cycle."""
+
+    status: str  # active | warned | suspended
+    suspend_at: datetime
+    delete_at: datetime
+    warned_stages: tuple[int, ...] = ()  # stages whose email was confirmed sent this cycle
+    last_warning_at: datetime | None = None
+    suspended_at: datetime | None = None
+
+
+def new_cycle(idle_start: datetime, policy: Policy) -> IdleCycle:
+    suspend_at = idle_start + policy.idle_period
+    return IdleCycle(status="active", suspend_at=suspend_at, delete_at=suspend_at + policy.grace_period)
+
+
+def next_action_at(cycle: IdleCycle, policy: Policy) -> datetime:
+    """When a sweep next has something to do for this cycle: a warning stage, the suspension or the purge."""
+    if cycle.status == "suspended":
+        return cycle.delete_at
+    ahead = _stages_ahead(cycle, policy)
+    return min([policy.stage_due_at(cycle.suspend_at, d) for d in ahead] + [cycle.suspend_at])
+
+
+# --- What a sweep decides for one Free account ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Warn:
+    stage_days: int
+    cycle: IdleCycle  # the cycle after this warning is confirmed (deadline possibly moved)
+    deadline_moved: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Suspend:
+    cycle: IdleCycle
+    reason: str
+
+
+@dataclass(frozen=True)
+class Purge:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    until: datetime
+    reason: str
+
+
+FreeDecision = Warn | Suspend | Purge | Wait
+
+
+def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision:
+    if cycle.status == "suspended":
+        if now >= cycle.delete_at:
+            return Purge(reason=f"suspended and the grace period ended at {cycle.delete_at.isoformat()}")
+        return Wait(until=cycle.delete_at, reason="suspended, in its grace period")
+
+    due = [d for d in _stages_ahead(cycle, policy) if now >= policy.stage_due_at(cycle.suspend_at, d)]
+    if due:
+        # A late sweep sends only the latest stage that is due, never a pile of them.
+        stage = min(due)
+        suspend_at = max(cycle.suspend_at, now + policy.shortest_notice)
+        warned = IdleCycle(
+            status="warned",
+            suspend_at=suspend_at,
+            delete_at=suspend_at + policy.grace_period,
+            warned_stages=(*cycle.warned_stages, stage),
+            last_warning_at=now,
+        )
+        return Warn(
+            stage_days=stage,
+            cycle=warned,
+            deadline_moved=suspend_at != cycle.suspend_at,
+            reason=f"idle; the {stage}-day warning before suspension on {suspend_at.date()} is due",
+        )
+
+    if now >= cycle.suspend_at:
+        earliest = None if cycle.last_warning_at is None else cycle.last_warning_at + policy.shortest_notice
+        if earliest is not None and now >= earliest:
+            suspended = IdleCycle(
+                status="suspended",
+                suspend_at=cycle.suspend_at,
+                # Counted from the notice actually sent, so the grace period is never shortened by a late sweep.
+                delete_at=now + policy.grace_period,
+                warned_stages=cycle.warned_stages,
+                last_warning_at=cycle.last_warning_at,
+                suspended_at=now,
+            )
+            return Suspend(cycle=suspended, reason=f"idle since before {cycle.suspend_at.date()} and warned")
+        # Unreachable through decide_free's own warnings; kept so that a hand-edited record can't skip notice.
+        return Wait(
+            until=earliest or now, reason="the last warning went out less than the shortest notice ago"
+        )
+
+    return Wait(until=next_action_at(cycle, policy), reason="nothing due yet")
+
+
+def _stages_ahead(cycle: IdleCycle, policy: Policy) -> list[int]:
+    """Stages still to come this cycle: those after the latest one already sent."""
+    floor = min(cycle.warned_stages, default=None)
+    return [d for d in policy.warning_days if floor is None or d < floor]
+
+
+# --- Commercial plans --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SubscriptionTerms:
+    """What the policy needs of one Stripe subscription."""
+
+    status: str
+    cancel_at_period_end: bool
+    current_period_end: datetime | None
+
+
+def subscription_paid(sub: SubscriptionTerms, now: datetime) -> bool:
+    if sub.status not in PAID_SUBSCRIPTION_STATUSES:
+        return False
+    # With auto-renewal off, the paid period is all there is.
+    return not (sub.cancel_at_period_end and sub.current_period_end is not None and sub.current_period_end <= now)
+
+
+def any_paid(subs: Iterable[SubscriptionTerms], now: datetime) -> bool:
+    return any(subscription_paid(s, now) for s in subs)
+
+
+def commercial_next_action_at(subs: Sequence[SubscriptionTerms], now: datetime) -> datetime | None:
+    """When a sweep must look again at a paid account: the end of the paid period, once nothing renews.
+
+    A subscription that renews has no end the sweep could act on; Stripe tells us when it stops.
+    """
+    paid = [s for s in subs if subscription_paid(s, now)]
+    if not paid or any(not s.cancel_at_period_end or s.current_period_end is None for s in paid):
+        return None
+    return max(s.current_period_end for s in paid if s.current_period_end is not None)

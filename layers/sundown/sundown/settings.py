@@ -1,0 +1,68 @@
+"""One validated settings object, read from the environment the template gives each function."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    accounts_table: str = Field(min_length=1)
+    idempotency_table: str = Field(min_length=1)
+    sender_email: str = Field(min_length=3, pattern=r"^[^@\s]+@[^@\s]+$")
+    aws_region: str = Field(default="us-east-1", validation_alias="AWS_REGION")
+
+    idle_days: int = Field(default=30, ge=1)
+    warning_days: Annotated[tuple[int, ...], NoDecode] = (14, 7, 3, 1)
+    shortest_notice_days: float = Field(default=1, ge=0)
+    grace_days: int = Field(default=7, ge=0)
+    # The due index is sharded so that no single partition takes every sweep read.
+    due_index_shards: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("warning_days", mode="before")
+    @classmethod
+    def _parse_warning_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return tuple(int(p) for p in parts)
+            except ValueError as exc:
+                raise ValueError(f"WARNING_DAYS must be comma-separated whole days, got {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _check_warning_days(self) -> Settings:
+        days = self.warning_days
+        if not days:
+            raise ValueError("WARNING_DAYS needs at least one warning stage")
+        if len(set(days)) != len(days) or any(d <= 0 for d in days):
+            raise ValueError(f"WARNING_DAYS must be distinct positive days, got {days}")
+        if max(days) >= self.idle_days:
+            raise ValueError(f"every warning must fall inside the idle period: {max(days)} >= IDLE_DAYS {self.idle_days}")
+        # Stored largest first: stage order is the order the owner receives them.
+        object.__setattr__(self, "warning_days", tuple(sorted(days, reverse=True)))
+        return self
+
+    @property
+    def idle_period(self) -> timedelta:
+        return timedelta(days=self.idle_days)
+
+    @property
+    def shortest_notice(self) -> timedelta:
+        return timedelta(days=self.shortest_notice_days)
+
+    @property
+    def grace_period(self) -> timedelta:
+        return timedelta(days=self.grace_days)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read once per execution environment, on first use (not at import: import time is cold-start time)."""
+    return Settings()  # type: ignore[call-arg]
