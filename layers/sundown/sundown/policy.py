@@ -6,7 +6,7 @@ Every function takes "now" as an argument, so a replay of the same events gives 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sundown.settings import Settings
@@ -52,6 +52,7 @@ class IdleCycle:
     warned_stages: tuple[int, ...] = ()  # stages whose email was confirmed sent this cycle
     last_warning_at: datetime | None = None
     suspended_at: datetime | None = None
+    suspension_notice_at: datetime | None = None  # when the suspension notice was confirmed sent
 
 
 def new_cycle(idle_start: datetime, policy: Policy) -> IdleCycle:
@@ -62,7 +63,7 @@ def new_cycle(idle_start: datetime, policy: Policy) -> IdleCycle:
 def next_action_at(cycle: IdleCycle, policy: Policy) -> datetime:
     """When a sweep next has something to do for this cycle: a warning stage, the suspension or the purge."""
     if cycle.status == "suspended":
-        return cycle.delete_at
+        return cycle.delete_at if cycle.suspension_notice_at is not None else cycle.suspended_at or cycle.delete_at
     ahead = _stages_ahead(cycle, policy)
     return min([policy.stage_due_at(cycle.suspend_at, d) for d in ahead] + [cycle.suspend_at])
 
@@ -85,6 +86,14 @@ class Suspend:
 
 
 @dataclass(frozen=True)
+class NotifySuspension:
+    """The account is suspended but its notice has not gone out yet: send it, then start the grace period."""
+
+    cycle: IdleCycle
+    reason: str
+
+
+@dataclass(frozen=True)
 class Purge:
     reason: str
 
@@ -95,11 +104,15 @@ class Wait:
     reason: str
 
 
-FreeDecision = Warn | Suspend | Purge | Wait
+FreeDecision = Warn | Suspend | NotifySuspension | Purge | Wait
 
 
 def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision:
     if cycle.status == "suspended":
+        if cycle.suspension_notice_at is None:
+            # The grace period counts from a notice that really went out, so a failed send delays the purge.
+            notified = replace(cycle, suspension_notice_at=now, delete_at=now + policy.grace_period)
+            return NotifySuspension(cycle=notified, reason="suspended; its notice has not been sent yet")
         if now >= cycle.delete_at:
             return Purge(reason=f"suspended and the grace period ended at {cycle.delete_at.isoformat()}")
         return Wait(until=cycle.delete_at, reason="suspended, in its grace period")
@@ -134,6 +147,7 @@ def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision
                 warned_stages=cycle.warned_stages,
                 last_warning_at=cycle.last_warning_at,
                 suspended_at=now,
+                suspension_notice_at=now,
             )
             return Suspend(cycle=suspended, reason=f"idle since before {cycle.suspend_at.date()} and warned")
         # Unreachable through decide_free's own warnings; kept so that a hand-edited record can't skip notice.

@@ -1,0 +1,35 @@
+"""What the operator API answers about an account (SPEC: GET /accounts/{account_id})."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sundown.clock import iso
+from sundown.models import AccountModel, load
+from sundown.policy import any_paid
+
+
+def describe_account(account_id: str, now: datetime) -> dict[str, Any] | None:
+    """The account's state as the API shows it, or None when it is unknown.
+
+    ``now`` only decides ``support``: whether a paid subscription is active at that moment.
+    """
+    account = load(account_id)
+    return None if account is None else account_view(account, now)
+
+
+def account_view(account: AccountModel, now: datetime) -> dict[str, Any]:
+    paid = account.plan == "commercial" and any_paid(account.subscription_terms(), now)
+    return {
+        "account_id": account.account_id,
+        "plan": account.plan,
+        "status": account.status,
+        "last_activity_at": iso(account.last_activity_at),
+        "suspend_at": iso(account.suspend_at),
+        "delete_at": iso(account.delete_at),
+        "warnings_sent": [{"days_before": int(w.days), "sent_at": iso(w.sent_at)} for w in account.warnings or []],
+        "hold": None,
+        "support": paid,  # technical support is a commercial entitlement
+        "next_action_at": iso(account.next_action_at),
+    }

@@ -1,0 +1,179 @@
+"""PynamoDB models: the accounts table and its sparse due-work index.
+
+Table names come from the settings at first use (see ``bind``), not from import-time globals.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from sundown.policy import IdleCycle, SubscriptionTerms
+
+DUE_INDEX_NAME = "due-index"
+
+
+class DueIndex(GlobalSecondaryIndex["AccountModel"]):
+    """Sparse: only accounts with something scheduled carry ``due_shard``/``next_action_at``.
+
+    A sweep queries each shard for ``next_action_at <= now`` and never scans the table.
+    """
+
+    class Meta:
+        index_name = DUE_INDEX_NAME
+        projection = AllProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    next_action_at = UTCDateTimeAttribute(range_key=True)
+
+
+class WarningSent(MapAttribute):
+    days = NumberAttribute()
+    sent_at = UTCDateTimeAttribute()
+
+
+class WarningClaim(MapAttribute):
+    """A warning stage claimed by a sweep, before its email is sent."""
+
+    days = NumberAttribute()
+    claimed_at = UTCDateTimeAttribute()
+
+
+class SubscriptionState(MapAttribute):
+    subscription_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    cancel_at_period_end = BooleanAttribute(default=False)
+    current_period_end = UTCDateTimeAttribute(null=True)
+    ended_at = UTCDateTimeAttribute(null=True)
+    # Stripe delivers out of order: the newest event applied, by the event's own `created`.
+    last_event_created = UTCDateTimeAttribute()
+    last_event_ids = ListAttribute(of=UnicodeAttribute, default=list)
+
+    def terms(self) -> SubscriptionTerms:
+        return SubscriptionTerms(
+            status=self.status,
+            cancel_at_period_end=bool(self.cancel_at_period_end),
+            current_period_end=self.current_period_end,
+        )
+
+
+class AccountModel(Model):
+    class Meta:
+        table_name = "unbound"  # replaced by bind()
+
+    account_id = UnicodeAttribute(hash_key=True)
+    owner_network_id = UnicodeAttribute(null=True)
+    owner_email = UnicodeAttribute(null=True)
+    plan = UnicodeAttribute(default="free")  # free | commercial
+    status = UnicodeAttribute(default="active")  # active | warned | suspended | purging | deleted
+    created_at = UTCDateTimeAttribute()
+    last_activity_at = UTCDateTimeAttribute(null=True)
+    downgraded_at = UTCDateTimeAttribute(null=True)
+
+    # The current idle cycle (Free plan only).
+    suspend_at = UTCDateTimeAttribute(null=True)
+    delete_at = UTCDateTimeAttribute(null=True)
+    suspended_at = UTCDateTimeAttribute(null=True)
+    last_warning_at = UTCDateTimeAttribute(null=True)
+    suspension_notice_at = UTCDateTimeAttribute(null=True)
+    warnings = ListAttribute(of=WarningSent, default=list)
+    warning_claim = WarningClaim(null=True)
+
+    subscriptions = ListAttribute(of=SubscriptionState, default=list)
+
+    # The sparse due-work index.
+    due_shard = UnicodeAttribute(null=True)
+    next_action_at = UTCDateTimeAttribute(null=True)
+    due_index = DueIndex()
+
+    # Optimistic locking: every writer bumps it, and read-decide-write paths condition on it.
+    version = VersionAttribute()
+
+    # --- views used by the lifecycle ---
+
+    def cycle(self) -> IdleCycle:
+        if self.suspend_at is None or self.delete_at is None:
+            raise ValueError(f"account {self.account_id} has no idle cycle")
+        return IdleCycle(
+            status=self.status,
+            suspend_at=self.suspend_at,
+            delete_at=self.delete_at,
+            warned_stages=tuple(int(w.days) for w in self.warnings or []),
+            last_warning_at=self.last_warning_at,
+            suspended_at=self.suspended_at,
+            suspension_notice_at=self.suspension_notice_at,
+        )
+
+    def apply_cycle(self, cycle: IdleCycle, *, warnings: list[WarningSent] | None = None) -> None:
+        self.status = cycle.status
+        self.suspend_at = cycle.suspend_at
+        self.delete_at = cycle.delete_at
+        self.suspended_at = cycle.suspended_at
+        self.last_warning_at = cycle.last_warning_at
+        self.suspension_notice_at = cycle.suspension_notice_at
+        if warnings is not None:
+            self.warnings = warnings
+
+    def clear_cycle(self) -> None:
+        self.status = "active"
+        self.suspend_at = self.delete_at = self.suspended_at = self.last_warning_at = None
+        self.suspension_notice_at = None
+        self.warnings = []
+        self.warning_claim = None
+
+    def schedule(self, at: datetime | None, shards: int) -> None:
+        """Put the account in the due index at ``at``, or take it out with ``None``."""
+        self.next_action_at = at
+        self.due_shard = None if at is None else due_shard_of(self.account_id, shards)
+
+    def subscription_terms(self) -> list[SubscriptionTerms]:
+        return [s.terms() for s in self.subscriptions or []]
+
+
+def due_shard_of(account_id: str, shards: int) -> str:
+    """A stable shard for an account (crc32, not hash(): that one is salted per process)."""
+    return f"{zlib.crc32(account_id.encode()) % shards:02d}"
+
+
+def due_shards(shards: int) -> list[str]:
+    return [f"{n:02d}" for n in range(shards)]
+
+
+_bound_table: str | None = None
+
+
+def bind(accounts_table: str, region: str) -> None:
+    """Point the models at the deployed table. Cheap and idempotent; the connection is made lazily."""
+    global _bound_table
+    if _bound_table == accounts_table and AccountModel.Meta.region == region:
+        return
+    AccountModel.Meta.table_name = accounts_table
+    AccountModel.Meta.region = region
+    AccountModel._connection = None  # forget a connection made for another table (tests, local stacks)
+    _bound_table = accounts_table
+
+
+def is_conditional_failure(error: Exception) -> bool:
+    """True when a PynamoDB write failed its condition (a race or a stale read), not an AWS fault."""
+    cause = getattr(error, "cause_response_code", None)
+    return cause in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+
+
+def load(account_id: str) -> AccountModel | None:
+    """A strongly consistent read: decisions that follow it must see the latest login."""
+    try:
+        return AccountModel.get(account_id, consistent_read=True)
+    except AccountModel.DoesNotExist:
+        return None

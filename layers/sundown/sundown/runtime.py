@@ -1,0 +1,32 @@
+"""What every domain entry point needs at first invocation: validated settings, the policy, bound models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from sundown import models
+from sundown.policy import Policy
+from sundown.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    policy: Policy
+
+
+@cache
+def runtime() -> Runtime:
+    settings = get_settings()
+    models.bind(settings.accounts_table, settings.aws_region)
+    return Runtime(settings=settings, policy=Policy.from_settings(settings))
+
+
+def reset() -> None:
+    """Re-read the environment on next use (tests, and local runs that switch stacks)."""
+    from sundown.aws import reset_clients
+
+    get_settings.cache_clear()
+    runtime.cache_clear()
+    reset_clients()
