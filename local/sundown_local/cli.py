@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-app = typer.Typer(help="Sundown: warn, suspend and purge idle SaaS accounts. Local tools.", no_args_is_help=True)
+app = typer.Typer(
+    help="Sundown: warn, suspend and purge idle SaaS accounts. Local tools.", no_args_is_help=True
+)
 console = Console(width=None if Console().is_terminal else 160)
 
 
@@ -22,42 +24,73 @@ def main() -> None:
 @app.command()
 def simulate(
     days: Annotated[int, typer.Option(min=1, max=400, help="How many days to replay.")] = 45,
-    sweep_hours: Annotated[int, typer.Option(min=1, help="Hours between sweeps (the template's default is 1).")] = 1,
+    sweep_hours: Annotated[
+        int, typer.Option(min=1, help="Hours between sweeps (the template's default is 1).")
+    ] = 1,
 ) -> None:
     """Replay accounts, logins, billing events and sweeps through the template's wiring, and print the timeline."""
     from sundown_local.embedded import embedded_stack, sent_emails
-    from sundown_local.simulation import START, simulate as run
+    from sundown_local.simulation import START
+    from sundown_local.simulation import simulate as run
 
     quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
     with embedded_stack(function_env=quiet) as wiring:
         total = int(timedelta(days=days) / timedelta(hours=sweep_hours)) + 1
         with Progress(
-            TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-            console=console, transient=True,
+            TextColumn("[bold]simulating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            console=console,
+            transient=True,
         ) as progress:
             task = progress.add_task("", total=total)
 
             def on_tick(at: datetime) -> None:
                 progress.update(task, advance=1, description=f"day {(at - START).days}")
 
-            result = run(wiring, days, sweep_every=timedelta(hours=sweep_hours), sent_emails=sent_emails, on_tick=on_tick)
+            result = run(
+                wiring,
+                days,
+                sweep_every=timedelta(hours=sweep_hours),
+                sent_emails=sent_emails,
+                on_tick=on_tick,
+            )
 
     timeline = Table(title=f"Timeline ({result.start:%Y-%m-%d} + {days} days)", show_lines=False)
     for column in ("day", "time (UTC)", "account", "what happened", "email sent"):
         timeline.add_column(column)
     for entry in result.timeline:
         timeline.add_row(
-            str((entry.at - result.start).days), f"{entry.at:%Y-%m-%d %H:%M}", entry.account_id, entry.what, entry.email
+            str((entry.at - result.start).days),
+            f"{entry.at:%Y-%m-%d %H:%M}",
+            entry.account_id,
+            entry.what,
+            entry.email,
         )
     console.print(timeline)
 
     final = Table(title=f"Accounts on {result.end:%Y-%m-%d}")
-    for column in ("account", "plan", "status", "last activity", "suspend at", "delete at", "warnings", "support"):
+    for column in (
+        "account",
+        "plan",
+        "status",
+        "last activity",
+        "suspend at",
+        "delete at",
+        "warnings",
+        "support",
+    ):
         final.add_column(column)
     for account_id, view in result.accounts.items():
         final.add_row(
-            account_id, view["plan"], view["status"], view["last_activity_at"] or "-", view["suspend_at"] or "-",
-            view["delete_at"] or "-", ", ".join(f"{w['days_before']}d" for w in view["warnings_sent"]) or "-",
+            account_id,
+            view["plan"],
+            view["status"],
+            view["last_activity_at"] or "-",
+            view["suspend_at"] or "-",
+            view["delete_at"] or "-",
+            ", ".join(f"{w['days_before']}d" for w in view["warnings_sent"]) or "-",
             "yes" if view["support"] else "no",
         )
     console.print(final)

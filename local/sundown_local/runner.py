@@ -39,7 +39,9 @@ class FakeContext:
 class FunctionRunner:
     """Imports each function's handler from its CodeUri and invokes it with the template's environment."""
 
-    def __init__(self, stack: LocalStack, root: Path = REPO_ROOT, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, stack: LocalStack, root: Path = REPO_ROOT, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.stack = stack
         self.root = root
         self.extra_env = extra_env or {}

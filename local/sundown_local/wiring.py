@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 
 from sundown_local.event_pattern import event_pattern_matches
-from sundown_local.runner import FakeContext, FunctionRunner
+from sundown_local.runner import FunctionRunner
 from sundown_local.stack import LocalStack
 
 

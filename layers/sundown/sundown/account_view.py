@@ -28,7 +28,9 @@ def account_view(account: AccountModel, now: datetime) -> dict[str, Any]:
         "last_activity_at": iso(account.last_activity_at),
         "suspend_at": iso(account.suspend_at),
         "delete_at": iso(account.delete_at),
-        "warnings_sent": [{"days_before": int(w.days), "sent_at": iso(w.sent_at)} for w in account.warnings or []],
+        "warnings_sent": [
+            {"days_before": int(w.days), "sent_at": iso(w.sent_at)} for w in account.warnings or []
+        ],
         "hold": None,
         "support": paid,  # technical support is a commercial entitlement
         "next_action_at": iso(account.next_action_at),

@@ -113,7 +113,9 @@ def _record_activity_otherwise(account_id: str, at: datetime, event_id: str | No
         if account.last_activity_at is not None and at <= account.last_activity_at:
             return "already_recorded"  # a duplicate or an older event: the newer one already counts
         if account.plan == "free" and at >= max(t for t in (account.created_at, account.downgraded_at) if t):
-            return record_activity(account_id, at, event_id=event_id)  # raced with a change: try the fast path
+            return record_activity(
+                account_id, at, event_id=event_id
+            )  # raced with a change: try the fast path
         # Commercial (no idle clock while paid), or activity older than a downgrade: remember it, no new cycle.
         try:
             account.update(actions=[AccountModel.last_activity_at.set(at)])

@@ -33,10 +33,14 @@ def apply_subscription_event(envelope: events.StripeSubscriptionEvent) -> Billin
     for _ in range(5):
         account = load(account_id)
         if account is None:
-            raise UnknownAccount(f"no account {account_id!r}", event_id=stripe_event.id, account_id=account_id)
+            raise UnknownAccount(
+                f"no account {account_id!r}", event_id=stripe_event.id, account_id=account_id
+            )
         outcome = _apply(account, stripe_event)
         if outcome != "applied":
-            logger.info("stripe event skipped", extra={"outcome": outcome, "stripe_event_id": stripe_event.id})
+            logger.info(
+                "stripe event skipped", extra={"outcome": outcome, "stripe_event_id": stripe_event.id}
+            )
             return outcome
         try:
             account.save()  # conditioned on the version we read

@@ -28,7 +28,8 @@ def consume(
 ) -> PartialItemFailureResponse | dict[str, Any]:
     """Parse each event into ``model`` and pass it to ``handle``."""
     if isinstance(event, dict) and "Records" in event:
-        processor = BatchProcessor(event_type=EventType.SQS)
+        # Report every failure the same way, even when the whole batch fails.
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         return process_partial_response(
             event=event,
             record_handler=lambda record: _consume_record(record, model, handle),
@@ -81,7 +82,11 @@ def _envelope_id(raw: Any) -> str | None:
         return None
     detail = raw.get("detail")
     # For Stripe the Stripe event id is the one an operator searches for.
-    if isinstance(detail, dict) and isinstance(detail.get("id"), str) and str(raw.get("source", "")).startswith("aws.partner/stripe.com"):
+    if (
+        isinstance(detail, dict)
+        and isinstance(detail.get("id"), str)
+        and str(raw.get("source", "")).startswith("aws.partner/stripe.com")
+    ):
         return detail["id"]
     value = raw.get("id")
     return value if isinstance(value, str) else None

@@ -14,7 +14,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sundown.clock import from_epoch, parse_time
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+]
 UtcTime = Annotated[datetime, AfterValidator(parse_time)]
 
 

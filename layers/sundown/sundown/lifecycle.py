@@ -120,7 +120,10 @@ def _warn(account: AccountModel, decision: Warn, now: datetime) -> Step:
         notifications.send(email, rt.settings.sender_email)
     except notifications.EmailNotSent as error:
         count("WarningFailed")
-        logger.error("warning not sent; a later sweep retries it", extra={"account_id": account.account_id, "error": str(error)})
+        logger.error(
+            "warning not sent; a later sweep retries it",
+            extra={"account_id": account.account_id, "error": str(error)},
+        )
         account.warning_claim = None
         _save_quietly(account)
         return Step(account.account_id, "warning_failed", str(error), stage_days=decision.stage_days)
@@ -141,7 +144,9 @@ def _confirm_warning(account: AccountModel, decision: Warn, now: datetime) -> bo
     claim = account.warning_claim
     if claim is None or claim.days != decision.stage_days or claim.claimed_at != now:
         return False  # a login reset the cycle meanwhile: the warning is moot
-    account.apply_cycle(decision.cycle, warnings=[*account.warnings, WarningSent(days=decision.stage_days, sent_at=now)])
+    account.apply_cycle(
+        decision.cycle, warnings=[*account.warnings, WarningSent(days=decision.stage_days, sent_at=now)]
+    )
     account.warning_claim = None
     account.schedule(next_action_at(decision.cycle, runtime().policy), runtime().settings.due_index_shards)
     return True
@@ -166,7 +171,10 @@ def _notify_suspension(account: AccountModel, decision: NotifySuspension, now: d
         notifications.send(email, rt.settings.sender_email)
     except notifications.EmailNotSent as error:
         count("SuspensionNoticeFailed")
-        logger.error("suspension notice not sent; a later sweep retries it", extra={"account_id": account.account_id, "error": str(error)})
+        logger.error(
+            "suspension notice not sent; a later sweep retries it",
+            extra={"account_id": account.account_id, "error": str(error)},
+        )
         return Step(account.account_id, "suspension_notice_failed", str(error))
 
     def confirm(a: AccountModel) -> bool:
@@ -177,7 +185,13 @@ def _notify_suspension(account: AccountModel, decision: NotifySuspension, now: d
         return True
 
     _confirm(account, confirm)
-    return Step(account.account_id, "suspension_notified", decision.reason, suspend_at=cycle.suspended_at, delete_at=cycle.delete_at)
+    return Step(
+        account.account_id,
+        "suspension_notified",
+        decision.reason,
+        suspend_at=cycle.suspended_at,
+        delete_at=cycle.delete_at,
+    )
 
 
 def _confirm(account: AccountModel, apply: Callable[[AccountModel], bool]) -> None:

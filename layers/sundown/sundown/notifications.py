@@ -41,7 +41,12 @@ def render(kind: str, to: str, **values: object) -> Email:
 
 def warning(to: str, account_id: str, days_before: int, suspend_at: datetime, delete_at: datetime) -> Email:
     return render(
-        "warning", to, account_id=account_id, days_before=days_before, suspend_date=suspend_at, delete_date=delete_at
+        "warning",
+        to,
+        account_id=account_id,
+        days_before=days_before,
+        suspend_date=suspend_at,
+        delete_date=delete_at,
     )
 
 

@@ -63,7 +63,11 @@ def new_cycle(idle_start: datetime, policy: Policy) -> IdleCycle:
 def next_action_at(cycle: IdleCycle, policy: Policy) -> datetime:
     """When a sweep next has something to do for this cycle: a warning stage, the suspension or the purge."""
     if cycle.status == "suspended":
-        return cycle.delete_at if cycle.suspension_notice_at is not None else cycle.suspended_at or cycle.delete_at
+        return (
+            cycle.delete_at
+            if cycle.suspension_notice_at is not None
+            else cycle.suspended_at or cycle.delete_at
+        )
     ahead = _stages_ahead(cycle, policy)
     return min([policy.stage_due_at(cycle.suspend_at, d) for d in ahead] + [cycle.suspend_at])
 
@@ -180,7 +184,9 @@ def subscription_paid(sub: SubscriptionTerms, now: datetime) -> bool:
     if sub.status not in PAID_SUBSCRIPTION_STATUSES:
         return False
     # With auto-renewal off, the paid period is all there is.
-    return not (sub.cancel_at_period_end and sub.current_period_end is not None and sub.current_period_end <= now)
+    return not (
+        sub.cancel_at_period_end and sub.current_period_end is not None and sub.current_period_end <= now
+    )
 
 
 def any_paid(subs: Iterable[SubscriptionTerms], now: datetime) -> bool:

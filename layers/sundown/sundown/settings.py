@@ -44,7 +44,9 @@ class Settings(BaseSettings):
         if len(set(days)) != len(days) or any(d <= 0 for d in days):
             raise ValueError(f"WARNING_DAYS must be distinct positive days, got {days}")
         if max(days) >= self.idle_days:
-            raise ValueError(f"every warning must fall inside the idle period: {max(days)} >= IDLE_DAYS {self.idle_days}")
+            raise ValueError(
+                f"WARNING_DAYS must fall inside the idle period: {max(days)} >= IDLE_DAYS {self.idle_days}"
+            )
         # Stored largest first: stage order is the order the owner receives them.
         object.__setattr__(self, "warning_days", tuple(sorted(days, reverse=True)))
         return self

@@ -1,0 +1,39 @@
+"""Shared fixtures: the stack deployed from template.yaml into an in-process moto, and its wiring."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EVENTS = REPO_ROOT / "events"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample from events/: the same files `sam local invoke -e` uses."""
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def wiring(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh stack per test: tables, bucket and queues created from template.yaml's own definitions.
+
+    Parametrize indirectly with a dict to override template parameters.
+    """
+    from sundown_local.embedded import embedded_stack
+
+    overrides = getattr(request, "param", None)
+    with embedded_stack(parameter_overrides=overrides) as deployed:
+        yield deployed
+
+
+@pytest.fixture
+def emails() -> Any:
+    """Read the messages SES accepted so far."""
+    from sundown_local.embedded import sent_emails
+
+    return sent_emails
