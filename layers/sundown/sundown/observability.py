@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-logger = Logger()
-metrics = Metrics()
+# The template sets POWERTOOLS_*; the defaults keep metrics valid wherever the module is imported first.
+logger = Logger(service=os.getenv("POWERTOOLS_SERVICE_NAME", "sundown"))
+metrics = Metrics(namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Sundown"))
 tracer = Tracer()
 
 
