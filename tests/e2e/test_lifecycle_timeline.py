@@ -1,0 +1,98 @@
+"""The whole template's wiring on moto: 45 days of accounts, logins, Stripe events and hourly sweeps.
+
+Events travel as deployed: EventBridge rule patterns -> SQS -> batched functions; the schedule's Input
+with the scheduled time; the HTTP API route for the states. The emails are the ones SES accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from sundown_local.simulation import START, demo_scenario, simulate
+
+
+@pytest.fixture(scope="module")
+def run():
+    from sundown_local.embedded import embedded_stack, sent_emails
+
+    with embedded_stack() as wiring:
+        result = simulate(wiring, 45, sent_emails=sent_emails)
+        deliveries = list(wiring.deliveries)
+    return result, deliveries
+
+
+def warnings_to(result, account_id):
+    return [e for e in result.emails if e["to"].endswith(f"@{account_id}.example")]
+
+
+def stage_of(email):
+    found = re.search(r"This is your (\d+)-day notice", email["body"])
+    return int(found.group(1)) if found else "suspended"
+
+
+def test_every_event_was_delivered_through_the_template_wiring(run):
+    result, deliveries = run
+    delivered = Counter(d.function for d in deliveries)
+    assert delivered["AccountEventsFunction"] == 7  # 4 creations + 3 logins
+    assert delivered["BillingEventsFunction"] == 5  # 2 subscriptions, 1 cancellation, 3 renewals minus the one after day 45
+    assert all(d.failed == 0 for d in deliveries)
+
+
+def test_idle_free_account_gets_four_warnings_then_the_suspension_notice(run):
+    result, _ = run
+    emails = warnings_to(result, "idle-free")
+    # login on day 1 at 10:00 -> suspension on day 31, deletion on day 38
+    assert [stage_of(e) for e in emails] == [14, 7, 3, 1, "suspended"]
+    assert all(e["subject"].endswith("suspended on 2026-02-01") for e in emails[:4])
+    assert all("deleted on 2026-02-08" in e["body"] for e in emails)
+    assert emails[-1]["subject"] == "Your account idle-free is suspended and will be deleted on 2026-02-08"
+    assert result.accounts["idle-free"]["status"] == "suspended"
+    assert result.accounts["idle-free"]["delete_at"] == "2026-02-08T10:00:00Z"
+
+
+def test_account_with_a_login_on_day_20_starts_over_and_is_not_suspended(run):
+    result, _ = run
+    emails = warnings_to(result, "returning-free")
+    # the first cycle (login on day 1) warned on day 17; the day-20 login started a new cycle, whose
+    # suspension is on day 50 (Feb 20): by day 45 only its 14- and 7-day warnings are due
+    assert [stage_of(e) for e in emails] == [14, 14, 7]
+    assert emails[0]["subject"].endswith("suspended on 2026-02-01")
+    assert all(e["subject"].endswith("suspended on 2026-02-20") for e in emails[1:])
+    view = result.accounts["returning-free"]
+    assert (view["status"], view["last_activity_at"]) == ("warned", "2026-01-21T08:00:00Z")
+
+
+def test_commercial_account_with_auto_renew_off_rolls_back_then_idles_out(run):
+    result, _ = run
+    emails = warnings_to(result, "cancelling-paid")
+    # the paid period ends on day 10 at 10:00: the sweep rolls it back, the idle clock starts there
+    assert [stage_of(e) for e in emails] == [14, 7, 3, 1, "suspended"]
+    assert all(e["subject"].endswith("suspended on 2026-02-10") for e in emails[:4])
+    view = result.accounts["cancelling-paid"]
+    assert (view["plan"], view["status"], view["support"]) == ("free", "suspended", False)
+    rollback = [t for t in result.timeline if t.account_id == "cancelling-paid" and "commercial/active -> free" in t.what]
+    assert rollback and rollback[0].at == START + timedelta(days=10, hours=10)
+
+
+def test_renewing_commercial_account_is_never_warned(run):
+    result, _ = run
+    assert warnings_to(result, "renewing-paid") == []
+    view = result.accounts["renewing-paid"]
+    assert (view["plan"], view["status"], view["support"]) == ("commercial", "active", True)
+    assert view["suspend_at"] is None
+
+
+def test_the_same_history_replays_to_the_same_timeline():
+    from sundown_local.embedded import embedded_stack, sent_emails
+
+    assert demo_scenario() == demo_scenario()
+    with embedded_stack() as wiring:
+        first = simulate(wiring, 12, sent_emails=sent_emails, sweep_every=timedelta(hours=6))
+    with embedded_stack() as wiring:
+        second = simulate(wiring, 12, sent_emails=sent_emails, sweep_every=timedelta(hours=6))
+    assert first.timeline == second.timeline
+    assert first.accounts == second.accounts
