@@ -13,7 +13,7 @@ from sundown.models import load
 from tests.conftest import REPO_ROOT, load_event
 
 FN = "BillingEventsFunction"
-SHARED_STRIPE = REPO_ROOT.parent / "shared" / "fixtures" / "stripe"
+SHARED_STRIPE = REPO_ROOT / "tests" / "fixtures" / "stripe"  # copied from shared/fixtures/stripe
 
 
 @pytest.fixture

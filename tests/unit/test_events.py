@@ -25,8 +25,8 @@ from sundown.events import (
 
 REPO_ROOT = Path(__file__).parents[2]
 EVENTS = REPO_ROOT / "events"
-# CI clones the repo into some folder with shared/ beside it, so look next to the repo root.
-STRIPE_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures" / "stripe"
+# A copy of shared/fixtures/stripe, kept in the repo so the shape test always runs.
+STRIPE_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "stripe"
 
 PRODUCT_EVENTS = TypeAdapter(ProductEvent)
 ENVELOPE_KEYS = {"version", "id", "detail-type", "source", "time", "detail"}
