@@ -67,6 +67,11 @@ def test_a_duplicate_stripe_event_changes_nothing(acme):
     acme.runner.invoke(FN, load_event("stripe_subscription_updated"))
     after = load("acme")
     assert after.version == before.version
+    # and Powertools idempotency recorded each Stripe event once, in the template's idempotency table
+    import boto3
+
+    table = acme.stack.physical_names["IdempotencyTable"]
+    assert boto3.client("dynamodb").scan(TableName=table, Select="COUNT")["Count"] == 2
 
 
 def test_an_event_older_than_one_already_applied_changes_nothing(acme):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
 from pynamodb.exceptions import PutError
 
@@ -22,6 +24,41 @@ _IDS_KEPT = 20
 
 
 def apply_subscription_event(envelope: events.StripeSubscriptionEvent) -> BillingOutcome:
+    """Apply one Stripe event once: Powertools idempotency keyed by the Stripe event id.
+
+    The fold below is itself duplicate- and order-safe; the idempotency record spares a redelivery
+    the account read, and returns the first outcome.
+    """
+    return _idempotent_apply()(envelope=envelope)
+
+
+def register_invocation(context: Any) -> None:
+    """Let idempotency expire an in-progress record when this invocation would time out."""
+    _idempotency_config().register_lambda_context(context)
+
+
+@cache
+def _idempotency_config() -> Any:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(event_key_jmespath="detail.id", expires_after_seconds=7 * 24 * 3600)
+
+
+@cache
+def _idempotent_apply() -> Callable[..., BillingOutcome]:
+    # Built on first use: the table name comes from the settings, and the client is made once.
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
+    persistence = DynamoDBPersistenceLayer(table_name=runtime().settings.idempotency_table)
+    return idempotent_function(
+        _apply_subscription_event,
+        data_keyword_argument="envelope",
+        config=_idempotency_config(),
+        persistence_store=persistence,
+    )
+
+
+def _apply_subscription_event(envelope: events.StripeSubscriptionEvent) -> BillingOutcome:
     stripe_event = envelope.detail
     subscription = stripe_event.data.object
     account_id = subscription.account_id

@@ -26,7 +26,9 @@ def runtime() -> Runtime:
 def reset() -> None:
     """Re-read the environment on next use (tests, and local runs that switch stacks)."""
     from sundown.aws import reset_clients
+    from sundown.billing import _idempotent_apply
 
     get_settings.cache_clear()
+    _idempotent_apply.cache_clear()
     runtime.cache_clear()
     reset_clients()
