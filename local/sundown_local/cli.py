@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -33,6 +34,7 @@ def simulate(
     from sundown_local.simulation import START
     from sundown_local.simulation import simulate as run
 
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
     with embedded_stack(function_env=quiet) as wiring:
         total = int(timedelta(days=days) / timedelta(hours=sweep_hours)) + 1

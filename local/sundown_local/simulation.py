@@ -6,6 +6,7 @@ the simulated time carried by the events, so the same scenario always prints the
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -239,14 +240,15 @@ def simulate(
                 view["plan"],
             )
             if changed or mine:
-                what = (
+                transition = (
                     f"{before['plan']}/{before['status']} -> {view['plan']}/{view['status']}"
                     if changed
-                    else "still " + view["status"]
+                    else ""
                 )
-                for email in mine or [{"subject": ""}]:
+                for email in mine or [{"subject": "", "body": ""}]:
+                    what = ", ".join(x for x in (transition, _email_kind(email)) if x)
                     result.timeline.append(TimelineEntry(at, account_id, what, email["subject"]))
-                    what = ""
+                    transition = ""
 
     queue = iter(happenings)
     pending = next(queue, None)
@@ -268,6 +270,14 @@ def simulate(
             result.accounts[account_id] = view
     result.emails = sent_emails()
     return result
+
+
+def _email_kind(email: dict[str, str]) -> str:
+    found = re.search(r"This is your (\d+)-day notice", email.get("body", ""))
+    if found:
+        return f"{found.group(1)}-day warning"
+    subject = email.get("subject", "")
+    return "suspension notice" if "is suspended" in subject else ("email" if subject else "")
 
 
 def _ticks(start: datetime, end: datetime, every: timedelta) -> Iterator[datetime]:
