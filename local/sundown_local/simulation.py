@@ -254,13 +254,14 @@ def simulate(
     pending = next(queue, None)
     for at in _ticks(start, end, sweep_every):
         while pending is not None and pending.at <= at:
+            wiring.clock = pending.at
             wiring.publish(pending.event)
             result.timeline.append(TimelineEntry(pending.at, pending.account_id, pending.what))
             record_changes(pending.at, pending.what)
             pending = next(queue, None)
         responses = wiring.tick(at)
         totals = {k: v for r in responses.values() for k, v in (r or {}).get("totals", {}).items()}
-        if any(k not in ("waiting", "not_due", "purge_due") for k in totals):
+        if any(k not in ("waiting", "not_due") for k in totals):
             record_changes(at, "sweep")
         if on_tick:
             on_tick(at)

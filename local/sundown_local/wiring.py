@@ -34,6 +34,8 @@ class Wiring:
     stack: LocalStack
     runner: FunctionRunner
     deliveries: list[Delivery] = field(default_factory=list)
+    # The simulated "now": stamped on SQS records as their SentTimestamp, as SQS stamps real time.
+    clock: datetime | None = None
 
     @classmethod
     def of(cls, stack: LocalStack, extra_env: dict[str, str] | None = None) -> Wiring:
@@ -93,10 +95,15 @@ class Wiring:
         self.put_event(event)
         return self.drain()
 
+    def drain_all(self, max_rounds: int = 1000) -> list[Delivery]:
+        """Drain until every queue is empty (a purge re-enqueues itself until it is done)."""
+        return self.drain(max_rounds=max_rounds)
+
     # --- Schedules ------------------------------------------------------------------------------
 
-    def tick(self, at: datetime) -> dict[str, Any]:
-        """Fire every ScheduleV2/Schedule event source at ``at``; returns each function's response."""
+    def tick(self, at: datetime, drain: bool = True) -> dict[str, Any]:
+        """Fire every ScheduleV2/Schedule event source at ``at``, then deliver what they enqueued."""
+        self.clock = at
         responses = {}
         stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         for function_id, function in self.stack.functions().items():
@@ -110,6 +117,8 @@ class Wiring:
                     else {"time": stamp}
                 )
                 responses[function_id] = self.runner.invoke(function_id, payload)
+        if drain:
+            self.drain_all()
         return responses
 
     # --- HTTP API -------------------------------------------------------------------------------
@@ -136,11 +145,14 @@ class Wiring:
         return 10
 
     def _record(self, message: dict[str, Any], queue_id: str) -> dict[str, Any]:
+        attributes = dict(message.get("Attributes", {}))
+        if self.clock is not None:
+            attributes["SentTimestamp"] = str(int(self.clock.timestamp() * 1000))
         return {
             "messageId": message["MessageId"],
             "receiptHandle": message["ReceiptHandle"],
             "body": message["Body"],
-            "attributes": message.get("Attributes", {}),
+            "attributes": attributes,
             "messageAttributes": {},
             "md5OfBody": message.get("MD5OfBody", ""),
             "eventSource": "aws:sqs",

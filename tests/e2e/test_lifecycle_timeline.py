@@ -31,7 +31,9 @@ def warnings_to(result, account_id):
 
 def stage_of(email):
     found = re.search(r"This is your (\d+)-day notice", email["body"])
-    return int(found.group(1)) if found else "suspended"
+    if found:
+        return int(found.group(1))
+    return "deleted" if "has been deleted" in email["subject"] else "suspended"
 
 
 def test_every_event_was_delivered_through_the_template_wiring(run):
@@ -43,16 +45,19 @@ def test_every_event_was_delivered_through_the_template_wiring(run):
     assert all(d.failed == 0 for d in deliveries)
 
 
-def test_idle_free_account_gets_four_warnings_then_the_suspension_notice(run):
+def test_idle_free_account_is_warned_four_times_suspended_then_deleted(run):
     result, _ = run
     emails = warnings_to(result, "idle-free")
     # login on day 1 at 10:00 -> suspension on day 31, deletion on day 38
-    assert [stage_of(e) for e in emails] == [14, 7, 3, 1, "suspended"]
+    assert [stage_of(e) for e in emails] == [14, 7, 3, 1, "suspended", "deleted"]
     assert all(e["subject"].endswith("suspended on 2026-02-01") for e in emails[:4])
-    assert all("deleted on 2026-02-08" in e["body"] for e in emails)
-    assert emails[-1]["subject"] == "Your account idle-free is suspended and will be deleted on 2026-02-08"
-    assert result.accounts["idle-free"]["status"] == "suspended"
-    assert result.accounts["idle-free"]["delete_at"] == "2026-02-08T10:00:00Z"
+    assert all("deleted on 2026-02-08" in e["body"] for e in emails[:5])
+    assert emails[4]["subject"] == "Your account idle-free is suspended and will be deleted on 2026-02-08"
+    assert "deleted\non 2026-02-08" in emails[5]["body"] or "on 2026-02-08" in emails[5]["body"]
+    tombstone = result.accounts["idle-free"]
+    assert tombstone["status"] == "deleted"
+    assert tombstone["deleted_at"] == "2026-02-08T10:00:00Z"
+    assert tombstone["certificate"]["verification"]["result"] == "verified"
 
 
 def test_account_with_a_login_on_day_20_starts_over_and_is_not_suspended(run):

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sundown_local.stack import LocalStack
+from sundown_local.stack import LocalStack, event_pattern_matches
 from sundown_local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,10 +38,11 @@ def stack(aws: None) -> LocalStack:
 def test_accounts_table_has_the_sparse_due_index(stack: LocalStack) -> None:
     # Given the deployed stack
     table = boto3.client("dynamodb").describe_table(TableName=stack.physical_names["AccountsTable"])["Table"]
-    # Then the accounts table is keyed by account_id and carries the due-index GSI
+    # Then the accounts table is keyed by account_id and carries the due-index and owner-index GSIs
     assert table["KeySchema"] == [{"AttributeName": "account_id", "KeyType": "HASH"}]
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "due-index"
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"due-index", "owner-index"}
+    index = indexes["due-index"]
     assert index["KeySchema"] == [
         {"AttributeName": "due_shard", "KeyType": "HASH"},
         {"AttributeName": "next_action_at", "KeyType": "RANGE"},
@@ -63,6 +64,45 @@ def test_due_index_is_sparse(stack: LocalStack) -> None:
     )["Items"]
     # Then only the account carrying both index keys is found
     assert [item["account_id"] for item in items] == ["due"]
+
+
+def test_accounts_table_has_the_sparse_owner_index(stack: LocalStack) -> None:
+    # Given the deployed stack
+    table = boto3.client("dynamodb").describe_table(TableName=stack.physical_names["AccountsTable"])["Table"]
+    # Then the owner-index is keyed by owner_network_id alone and projects the status with the keys
+    (index,) = [i for i in table["GlobalSecondaryIndexes"] if i["IndexName"] == "owner-index"]
+    assert index["KeySchema"] == [{"AttributeName": "owner_network_id", "KeyType": "HASH"}]
+    assert index["Projection"]["ProjectionType"] == "INCLUDE"
+    assert index["Projection"]["NonKeyAttributes"] == ["status"]
+    assert {"AttributeName": "owner_network_id", "AttributeType": "S"} in table["AttributeDefinitions"]
+
+
+def test_owner_index_is_sparse(stack: LocalStack) -> None:
+    # Given a live account owned by a Network ID, and a tombstone that dropped its owner
+    table = boto3.resource("dynamodb").Table(stack.physical_names["AccountsTable"])
+    table.put_item(Item={"account_id": "live", "owner_network_id": "net-1", "status": "active"})
+    table.put_item(Item={"account_id": "gone", "status": "deleted"})
+    # When querying the owner index for that Network ID
+    items = table.query(
+        IndexName="owner-index",
+        KeyConditionExpression="owner_network_id = :n",
+        ExpressionAttributeValues={":n": "net-1"},
+    )["Items"]
+    # Then only the live account is found, with its status
+    assert [(item["account_id"], item["status"]) for item in items] == [("live", "active")]
+
+
+def test_audit_table_is_keyed_by_subject_and_entry(stack: LocalStack) -> None:
+    dynamodb = boto3.client("dynamodb")
+    audit = dynamodb.describe_table(TableName=stack.physical_names["AuditTable"])["Table"]
+    assert audit["KeySchema"] == [
+        {"AttributeName": "subject", "KeyType": "HASH"},
+        {"AttributeName": "entry", "KeyType": "RANGE"},
+    ]
+    assert audit["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    backups = dynamodb.describe_continuous_backups(TableName=stack.physical_names["AuditTable"])
+    pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
 
 
 def test_other_tables_keys_and_idempotency_ttl(stack: LocalStack) -> None:
@@ -109,6 +149,140 @@ def test_each_queue_redrives_to_its_dlq(stack: LocalStack, queue: str, dlq: str)
     # And Ref to the queue resolves to its URL, GetAtt Arn to its ARN, as in CloudFormation
     assert stack.resolve({"Ref": queue}) == stack.queue_urls[queue]
     assert stack.resolve({"Fn::GetAtt": [queue, "Arn"]}) == stack.queue_arns[queue]
+
+
+def test_purge_queue_redrives_to_its_dlq_after_ten_receives(stack: LocalStack) -> None:
+    # Given the deployed purge queue
+    sqs = boto3.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=stack.queue_urls["PurgeQueue"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    # Then poison purge requests go to PurgeDLQ after 10 receives, and a message outlives 6 worker timeouts
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == stack.queue_arns["PurgeDLQ"]
+    assert int(redrive["maxReceiveCount"]) == 10
+    assert attributes["VisibilityTimeout"] == "5400"
+    dlq = sqs.get_queue_attributes(QueueUrl=stack.queue_urls["PurgeDLQ"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert dlq["MessageRetentionPeriod"] == "1209600"
+    # And the purge worker is what the purge queue invokes
+    assert stack.sqs_subscriptions()["PurgeQueue"] == "PurgeWorkerFunction"
+
+
+def test_purge_worker_environment_carries_the_data_map(stack: LocalStack) -> None:
+    # When resolving the purge worker's environment
+    env = stack.function_environment("PurgeWorkerFunction")
+    # Then DATA_MAP is JSON naming the deployed tenant table and bucket, with the prefix left for the code
+    data_map = json.loads(env["DATA_MAP"])
+    assert data_map == {
+        "tables": [{"table": stack.physical_names["TenantDataTable"], "partition_key": "tenant_id"}],
+        "buckets": [{"bucket": stack.physical_names["DocumentsBucket"], "prefix": "tenants/{account_id}/"}],
+    }
+    # And the extra stores default to none, the audit table and purge queue are the deployed ones
+    assert json.loads(env["EXTRA_DATA_MAP"]) == {"tables": [], "buckets": []}
+    assert env["AUDIT_TABLE"] == stack.physical_names["AuditTable"]
+    assert env["PURGE_QUEUE_URL"] == stack.queue_urls["PurgeQueue"]
+    assert stack.function_environment("SweepFunction")["PURGE_QUEUE_URL"] == stack.queue_urls["PurgeQueue"]
+
+
+def _statement_sids(policies: list) -> set[str]:
+    return {
+        statement.get("Sid")
+        for policy in policies
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+    }
+
+
+def test_extra_data_store_access_is_granted_only_when_arns_are_given(stack: LocalStack) -> None:
+    # Given the default parameters, the purge worker has no statement for extra stores
+    policies = stack.resolve(stack.resources["PurgeWorkerFunction"]["Properties"]["Policies"])
+    assert "PurgeExtraDataStores" not in _statement_sids(policies)
+    assert stack.condition("HasExtraDataStores") is False
+    # When an operator registers extra stores
+    arns = "arn:aws:dynamodb:us-east-1:123456789012:table/crm,arn:aws:s3:::media,arn:aws:s3:::media/*"
+    extended = LocalStack(stack.template, stack_name="it", parameter_overrides={"ExtraDataStoreArns": arns})
+    extended.deploy()
+    policies = extended.resolve(extended.resources["PurgeWorkerFunction"]["Properties"]["Policies"])
+    # Then exactly those ARNs are granted, to the purge worker
+    (statement,) = [
+        s
+        for p in policies
+        if isinstance(p, dict)
+        for s in p.get("Statement", [])
+        if s.get("Sid") == "PurgeExtraDataStores"
+    ]
+    assert statement["Resource"] == arns.split(",")
+    assert (
+        "dynamodb:BatchWriteItem" in statement["Action"] and "s3:DeleteObjectVersion" in statement["Action"]
+    )
+
+
+def _names(key: str, arg: object, logical_id: str) -> bool:
+    """Whether one intrinsic (Ref, Fn::GetAtt or Fn::Sub) names logical_id."""
+    if key == "Ref":
+        return arg == logical_id
+    if key == "Fn::GetAtt":
+        return (arg[0] if isinstance(arg, list) else str(arg).split(".")[0]) == logical_id
+    return key == "Fn::Sub" and f"${{{logical_id}" in str(arg)
+
+
+def _mentions(value: object, logical_id: str, text: str) -> list[object]:
+    """Every Ref/GetAtt/Sub naming logical_id and every string containing text, anywhere inside value."""
+    found: list[object] = []
+    if isinstance(value, list):
+        for item in value:
+            found += _mentions(item, logical_id, text)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if _names(key, arg, logical_id):
+                found.append(value)
+            found += _mentions(arg, logical_id, text)
+    elif isinstance(value, str) and text in value:
+        found.append(value)
+    return found
+
+
+@pytest.mark.parametrize("function_id", ["SweepFunction", "AccountEventsFunction"])
+def test_only_the_purge_worker_can_delete_tenant_data(function_id: str) -> None:
+    # Given the template's IAM policies of each function
+    resources = load_template(ROOT / "template.yaml")["Resources"]
+    policies = resources[function_id]["Properties"]["Policies"]
+    # Then neither the sweep nor the account-events function can reach the tenant table or tenants/*
+    assert _mentions(policies, "TenantDataTable", "tenants/") == []
+    # While the purge worker can (so the walk above is not vacuous)
+    assert _mentions(
+        resources["PurgeWorkerFunction"]["Properties"]["Policies"], "TenantDataTable", "tenants/"
+    )
+
+
+def test_sweep_has_no_s3_access_and_account_events_only_network_files() -> None:
+    resources = load_template(ROOT / "template.yaml")["Resources"]
+    sweep = resources["SweepFunction"]["Properties"]["Policies"]
+    assert _mentions(sweep, "DocumentsBucket", "s3:") == []
+    assert not any(isinstance(p, dict) and any(k.startswith("S3") for k in p) for p in sweep)
+    account_events = resources["AccountEventsFunction"]["Properties"]["Policies"]
+    object_resources = [
+        s["Resource"]
+        for p in account_events
+        if isinstance(p, dict)
+        for s in p.get("Statement", [])
+        if "s3:DeleteObject" in s["Action"]
+    ]
+    assert object_resources == [{"Fn::Sub": "${DocumentsBucket.Arn}/network/*"}]
+
+
+def test_account_events_rule_routes_network_id_deletion_requests(stack: LocalStack) -> None:
+    (rule,) = [rule for rule in stack.rules() if rule["logical_id"] == "AccountEventsRule"]
+    assert rule["targets"][0]["resource"] == "AccountEventsQueue"
+    event = {
+        "source": "saas.identity",
+        "detail-type": "NetworkIdDeletionRequested",
+        "detail": {"network_id": "n"},
+    }
+    assert event_pattern_matches(rule["event_pattern"], event)
+    assert stack.sqs_subscriptions()["AccountEventsQueue"] == "AccountEventsFunction"
 
 
 def test_sweep_environment_names_the_deployed_resources(stack: LocalStack) -> None:

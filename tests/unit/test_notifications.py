@@ -14,7 +14,15 @@ SUSPEND_AT = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
 DELETE_AT = datetime(2026, 2, 7, 9, 0, tzinfo=UTC)
 TEMPLATE_FILES = sorted(TEMPLATES.glob("*.txt"))
 # Every value any template may ask for.
-ALL_VALUES = {"account_id": "acme", "days_before": 3, "suspend_date": SUSPEND_AT, "delete_date": DELETE_AT}
+ALL_VALUES = {
+    "account_id": "acme",
+    "days_before": 3,
+    "suspend_date": SUSPEND_AT,
+    "delete_date": DELETE_AT,
+    "deleted_date": DELETE_AT,
+    "network_id": "nid-acme-owner",
+    "accounts": "acme, acme-labs",
+}
 
 
 def test_a_warning_names_the_account_and_both_dates() -> None:

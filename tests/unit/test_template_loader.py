@@ -95,6 +95,7 @@ def test_real_template_loads_with_the_expected_resources(template: dict) -> None
         "BillingEventsFunction",
         "SweepFunction",
         "AccountApiFunction",
+        "PurgeWorkerFunction",
     }
     assert resources["AccountEventsRule"]["Properties"]["Targets"][0]["Arn"] == {
         "Fn::GetAtt": ["AccountEventsQueue", "Arn"]
@@ -235,4 +236,5 @@ def test_functions_expose_code_handler_and_events(stack: LocalStack) -> None:
     assert stack.sqs_subscriptions() == {
         "AccountEventsQueue": "AccountEventsFunction",
         "BillingEventsQueue": "BillingEventsFunction",
+        "PurgeQueue": "PurgeWorkerFunction",
     }

@@ -20,6 +20,17 @@ def describe_account(account_id: str, now: datetime) -> dict[str, Any] | None:
 
 
 def account_view(account: AccountModel, now: datetime) -> dict[str, Any]:
+    if account.status == "deleted":
+        # The tombstone: no personal data, the certificate of what was deleted and verified.
+        return {
+            "account_id": account.account_id,
+            "status": "deleted",
+            "plan": account.plan,
+            "deleted_at": iso(account.deleted_at),
+            "reason": account.deletion_reason,
+            "certificate": account.certificate,
+            "support": False,
+        }
     paid = account.plan == "commercial" and any_paid(account.subscription_terms(), now)
     return {
         "account_id": account.account_id,

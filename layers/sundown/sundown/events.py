@@ -14,6 +14,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from sundown.clock import from_epoch, parse_time
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+# Account and Network IDs become storage prefixes (tenants/<id>/): no slash, no "..", nothing empty.
+SafeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,127}$")]
 Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ]
@@ -43,18 +45,18 @@ class Envelope(_Model):
 
 
 class AccountCreatedDetail(_Model):
-    account_id: Id
-    owner_network_id: Id
+    account_id: SafeId
+    owner_network_id: SafeId
     owner_email: Email
 
 
 class ActivityDetail(_Model):
-    account_id: Id
-    network_id: Id
+    account_id: SafeId
+    network_id: SafeId
 
 
 class NetworkIdDetail(_Model):
-    network_id: Id
+    network_id: SafeId
 
 
 class AccountCreated(Envelope):
@@ -169,3 +171,10 @@ class ScheduledSweep(_Model):
 
     time: UtcTime
     id: str | None = None
+
+
+class PurgeRequest(_Model):
+    """A message on the purge queue: which tenant to purge, and the sweep time that asked for it."""
+
+    account_id: SafeId
+    requested_at: UtcTime

@@ -11,21 +11,23 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from pynamodb.exceptions import PutError
-
-from sundown import notifications
+from sundown import audit, notifications, purge
 from sundown.billing import settle_plan
-from sundown.models import AccountModel, WarningClaim, WarningSent, due_shards, is_conditional_failure, load
+from sundown.models import (
+    AccountModel,
+    VersionConflict,
+    WarningClaim,
+    WarningSent,
+    due_shards,
+    load,
+    save_versioned,
+)
 from sundown.observability import count, logger
 from sundown.policy import NotifySuspension, Purge, Suspend, Wait, Warn, decide_free, next_action_at
 from sundown.runtime import runtime
 
 # A claim older than this belongs to a run that died (Lambda runs at most 15 minutes).
 CLAIM_EXPIRY = timedelta(minutes=15)
-
-
-class VersionConflict(Exception):
-    """Someone else wrote the account since we read it."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,13 @@ def _advance(account: AccountModel, now: datetime) -> Step:
     aid = account.account_id
     if account.next_action_at is None or account.next_action_at > now:
         return Step(aid, "not_due")  # the index lags the table, or a login moved the deadline
-    if account.status in ("purging", "deleted"):
-        return Step(aid, "skipped", f"account is {account.status}")
+    if account.status == "deleted":
+        account.schedule(None, rt.settings.due_index_shards)
+        _save(account)
+        return Step(aid, "skipped", "deleted")
+    if account.status == "purging":
+        purge.redispatch(account, now)  # the watchdog: no progress for a while
+        return Step(aid, "purge_redispatched", "no purge progress recently")
     if account.plan == "commercial":
         change = settle_plan(account, now)
         _save(account)
@@ -96,7 +103,9 @@ def _advance(account: AccountModel, now: datetime) -> Step:
         case NotifySuspension():
             return _notify_suspension(account, decision, now)
         case Purge():
-            return Step(aid, "purge_due", decision.reason, delete_at=account.delete_at)
+            # Still idle (any login made it active), still Free (checked above), grace over: no way back.
+            purge.start_purge(account, now)
+            return Step(aid, "purge_started", decision.reason, delete_at=account.delete_at)
         case Wait():
             account.schedule(decision.until, rt.settings.due_index_shards)
             _save(account)
@@ -130,6 +139,7 @@ def _warn(account: AccountModel, decision: Warn, now: datetime) -> Step:
 
     _confirm(account, lambda a: _confirm_warning(a, decision, now))
     count(f"WarningSent{decision.stage_days}d")
+    audit.record(account.account_id, "warning_sent", now, stage_days=decision.stage_days)
     return Step(
         account.account_id,
         "warned",
@@ -159,6 +169,7 @@ def _suspend(account: AccountModel, decision: Suspend, now: datetime) -> Step:
     account.schedule(next_action_at(unnotified, runtime().policy), runtime().settings.due_index_shards)
     _save(account)
     count("Suspended")
+    audit.record(account.account_id, "suspended", now)
     step = _notify_suspension(account, NotifySuspension(cycle=decision.cycle, reason=decision.reason), now)
     return replace(step, action="suspended" if step.action == "suspension_notified" else step.action)
 
@@ -210,13 +221,7 @@ def _confirm(account: AccountModel, apply: Callable[[AccountModel], bool]) -> No
     raise RuntimeError(f"could not record the email sent to account {account.account_id!r}")
 
 
-def _save(account: AccountModel) -> None:
-    try:
-        account.save()  # conditioned on the version read
-    except PutError as error:
-        if is_conditional_failure(error):
-            raise VersionConflict(account.account_id) from error
-        raise
+_save = save_versioned
 
 
 def _save_quietly(account: AccountModel) -> None:

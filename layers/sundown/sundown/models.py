@@ -10,6 +10,7 @@ from datetime import datetime
 
 from pynamodb.attributes import (
     BooleanAttribute,
+    JSONAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -17,7 +18,8 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.exceptions import PutError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from sundown.policy import IdleCycle, SubscriptionTerms
@@ -37,6 +39,16 @@ class DueIndex(GlobalSecondaryIndex["AccountModel"]):
 
     due_shard = UnicodeAttribute(hash_key=True)
     next_action_at = UTCDateTimeAttribute(range_key=True)
+
+
+class OwnerIndex(GlobalSecondaryIndex["AccountModel"]):
+    """Sparse: the accounts a Network ID owns. Tombstones drop ``owner_network_id``, so they leave it."""
+
+    class Meta:
+        index_name = "owner-index"
+        projection = IncludeProjection(["status"])
+
+    owner_network_id = UnicodeAttribute(hash_key=True)
 
 
 class WarningSent(MapAttribute):
@@ -93,10 +105,17 @@ class AccountModel(Model):
 
     subscriptions = ListAttribute(of=SubscriptionState, default=list)
 
+    # The purge: progress while `purging` (with its write-ahead journal), then the tombstone's record.
+    purge_progress = JSONAttribute(null=True)
+    deleted_at = UTCDateTimeAttribute(null=True)
+    deletion_reason = UnicodeAttribute(null=True)
+    certificate = JSONAttribute(null=True)
+
     # The sparse due-work index.
     due_shard = UnicodeAttribute(null=True)
     next_action_at = UTCDateTimeAttribute(null=True)
     due_index = DueIndex()
+    owner_index = OwnerIndex()
 
     # Optimistic locking: every writer bumps it, and read-decide-write paths condition on it.
     version = VersionAttribute()
@@ -163,6 +182,20 @@ def bind(accounts_table: str, region: str) -> None:
     AccountModel.Meta.region = region
     AccountModel._connection = None  # forget a connection made for another table (tests, local stacks)
     _bound_table = accounts_table
+
+
+class VersionConflict(Exception):
+    """Someone else wrote the account since we read it: re-read and decide again."""
+
+
+def save_versioned(account: AccountModel) -> None:
+    """Save conditioned on the version read (optimistic locking)."""
+    try:
+        account.save()
+    except PutError as error:
+        if is_conditional_failure(error):
+            raise VersionConflict(account.account_id) from error
+        raise
 
 
 def is_conditional_failure(error: Exception) -> bool:

@@ -54,6 +54,14 @@ def suspension_notice(to: str, account_id: str, delete_at: datetime) -> Email:
     return render("suspended", to, account_id=account_id, delete_date=delete_at)
 
 
+def deletion_confirmation(to: str, account_id: str, deleted_at: datetime) -> Email:
+    return render("deleted", to, account_id=account_id, deleted_date=deleted_at)
+
+
+def network_id_refusal(to: str, network_id: str, account_ids: list[str]) -> Email:
+    return render("network_id_refused", to, network_id=network_id, accounts=", ".join(sorted(account_ids)))
+
+
 class EmailNotSent(Exception):
     """SES refused or failed: the caller keeps the stage due so that a later sweep retries it."""
 

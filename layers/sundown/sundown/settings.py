@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sundown.data_map import DataMap
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore")
@@ -22,6 +24,14 @@ class Settings(BaseSettings):
     warning_days: Annotated[tuple[int, ...], NoDecode] = (14, 7, 3, 1)
     shortest_notice_days: float = Field(default=1, ge=0)
     grace_days: int = Field(default=7, ge=0)
+    # Issue 3: the purge and the audit trail.
+    data_map: DataMap = Field(default_factory=DataMap)
+    extra_data_map: DataMap = Field(default_factory=DataMap)
+    purge_queue_url: str | None = None
+    audit_table: str | None = None
+    network_ids_table: str | None = None
+    documents_bucket: str | None = None
+
     # The due index is sharded so that no single partition takes every sweep read.
     due_index_shards: int = Field(default=4, ge=1, le=64)
 
@@ -50,6 +60,11 @@ class Settings(BaseSettings):
         # Stored largest first: stage order is the order the owner receives them.
         object.__setattr__(self, "warning_days", tuple(sorted(days, reverse=True)))
         return self
+
+    @property
+    def all_stores(self) -> DataMap:
+        """The template's data map plus the operator's extra stores."""
+        return self.data_map.merged(self.extra_data_map)
 
     @property
     def idle_period(self) -> timedelta:
