@@ -27,7 +27,9 @@ def apply_product_event(event: events.ProductEvent) -> str:
         case events.UserLoggedIn() | events.AccountActivity():
             return record_activity(event.detail.account_id, event.time, event_id=event.id)
         case events.NetworkIdDeletionRequested():
-            raise NotImplementedError("Network ID deletion is not part of this release")
+            from sundown.identity import delete_network_id  # only this event needs it
+
+            return delete_network_id(event)
 
 
 def create_account(event: events.AccountCreated) -> CreateOutcome:
