@@ -89,13 +89,40 @@ def simulate(
             account_id,
             view["plan"],
             view["status"],
-            view["last_activity_at"] or "-",
-            view["suspend_at"] or "-",
-            view["delete_at"] or "-",
-            ", ".join(f"{w['days_before']}d" for w in view["warnings_sent"]) or "-",
+            view.get("last_activity_at") or "-",
+            view.get("suspend_at") or "-",
+            view.get("delete_at") or "-",
+            ", ".join(f"{w['days_before']}d" for w in view.get("warnings_sent", [])) or "-",
             "yes" if view["support"] else "no",
         )
     console.print(final)
+
+    data = Table(
+        title="Tenant data: seeded -> left (items / object versions / delete markers / unfinished uploads)"
+    )
+    for column in ("account", "status", "seeded", "left"):
+        data.add_column(column)
+    for account_id, seeded in result.seeded.items():
+        left = result.left[account_id]
+        data.add_row(
+            account_id,
+            result.accounts[account_id]["status"],
+            " / ".join(seeded.as_row()),
+            " / ".join(left.as_row()),
+        )
+    console.print(data)
+
+    survivors = Table(title="Network IDs (an account purge never touches them)")
+    for column in ("network id", "identity record", "files under network/<id>/"):
+        survivors.add_column(column)
+    for network_id, (present, files) in result.identities.items():
+        survivors.add_row(network_id, "kept" if present else "GONE", str(files))
+    console.print(survivors)
+
+    for account_id, view in result.accounts.items():
+        if view["status"] == "deleted":
+            console.print(f"[bold]Deletion certificate for {account_id}[/bold]")
+            console.print_json(data=view["certificate"])
     console.print(f"{len(result.emails)} emails sent through SES.")
 
 

@@ -13,6 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sundown_local.tenant_data import (
+    Inventory,
+    identity_inventory,
+    seed_identity,
+    seed_tenant,
+    tenant_inventory,
+)
 from sundown_local.wiring import Wiring
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,6 +86,14 @@ def subscription_event(
     return envelope(kind, STRIPE_SOURCE, at, stripe_event)
 
 
+DEMO_ACCOUNTS = (
+    ("idle-free", "ivy"),
+    ("returning-free", "rita"),
+    ("cancelling-paid", "carl"),
+    ("renewing-paid", "rene"),
+)
+
+
 @dataclass(frozen=True)
 class Happening:
     at: datetime
@@ -98,12 +113,7 @@ def demo_scenario(start: datetime = START) -> list[Happening]:
     def add(at: datetime, account_id: str, what: str, event: dict[str, Any]) -> None:
         h.append(Happening(at, account_id, what, event))
 
-    for account_id, owner in (
-        ("idle-free", "ivy"),
-        ("returning-free", "rita"),
-        ("cancelling-paid", "carl"),
-        ("renewing-paid", "rene"),
-    ):
+    for account_id, owner in DEMO_ACCOUNTS:
         add(
             day(0) + timedelta(hours=9),
             account_id,
@@ -203,6 +213,9 @@ class SimulationResult:
     timeline: list[TimelineEntry] = field(default_factory=list)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     emails: list[dict[str, str]] = field(default_factory=list)
+    seeded: dict[str, Inventory] = field(default_factory=dict)  # tenant data before the run
+    left: dict[str, Inventory] = field(default_factory=dict)  # and after it
+    identities: dict[str, tuple[bool, int]] = field(default_factory=dict)  # Network IDs after it
 
 
 def simulate(
@@ -214,11 +227,17 @@ def simulate(
     sweep_every: timedelta = timedelta(hours=1),
     sent_emails: Callable[[], list[dict[str, str]]],
     on_tick: Callable[[datetime], None] | None = None,
+    seed: bool = True,
 ) -> SimulationResult:
     """Replay ``scenario`` and a sweep every ``sweep_every`` for ``days`` days."""
     happenings = list(scenario if scenario is not None else demo_scenario(start))
     end = start + timedelta(days=days)
     result = SimulationResult(start=start, end=end)
+    if seed:
+        for account_id, owner in DEMO_ACCOUNTS:
+            seed_tenant(wiring.stack, account_id, f"nid-{owner}")
+            seed_identity(wiring.stack, f"nid-{owner}", f"{owner}@people.example")
+            result.seeded[account_id] = tenant_inventory(wiring.stack, account_id)
     known = sorted({h.account_id for h in happenings})
     states: dict[str, dict[str, Any]] = {}
     seen_emails = 0
@@ -269,6 +288,10 @@ def simulate(
         status, view = wiring.http("GET", f"/accounts/{account_id}", end)
         if status == 200:
             result.accounts[account_id] = view
+    if seed:
+        for account_id, owner in DEMO_ACCOUNTS:
+            result.left[account_id] = tenant_inventory(wiring.stack, account_id)
+            result.identities[f"nid-{owner}"] = identity_inventory(wiring.stack, f"nid-{owner}")
     result.emails = sent_emails()
     return result
 
@@ -278,6 +301,8 @@ def _email_kind(email: dict[str, str]) -> str:
     if found:
         return f"{found.group(1)}-day warning"
     subject = email.get("subject", "")
+    if "has been deleted" in subject:
+        return "deletion confirmation"
     return "suspension notice" if "is suspended" in subject else ("email" if subject else "")
 
 

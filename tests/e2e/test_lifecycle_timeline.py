@@ -106,3 +106,23 @@ def test_the_same_history_replays_to_the_same_timeline():
         second = simulate(wiring, 12, sent_emails=sent_emails, sweep_every=timedelta(hours=6))
     assert first.timeline == second.timeline
     assert first.accounts == second.accounts
+
+
+def test_the_purge_removed_every_byte_of_the_idle_tenant_and_nothing_else(run):
+    result, _ = run
+    # the deleted tenant has nothing left in any store; every other tenant has exactly what it had
+    assert result.left["idle-free"].as_row() == ["0", "0", "0", "0"]
+    for account_id in ("returning-free", "cancelling-paid", "renewing-paid"):
+        assert result.left[account_id] == result.seeded[account_id]
+    # and the certificate counts exactly what was seeded
+    totals = result.accounts["idle-free"]["certificate"]["totals"]
+    seeded = result.seeded["idle-free"]
+    assert totals == {
+        "items_deleted": seeded.items,
+        "object_versions_deleted": seeded.object_versions,
+        "delete_markers_deleted": seeded.delete_markers,
+        "uploads_aborted": seeded.uploads,
+    }
+    # the owners' Network IDs survive the purge, record and files
+    assert result.identities["nid-ivy"] == (True, 1)
+    assert all(present for present, _ in result.identities.values())

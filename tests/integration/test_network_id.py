@@ -20,7 +20,9 @@ def alice(wiring):
     bucket = wiring.stack.physical_names["DocumentsBucket"]
     ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
     for nid in ("nid-alice", "nid-alicex"):
-        ddb.put_item(TableName=table, Item={"network_id": {"S": nid}, "email": {"S": f"{nid}@people.example"}})
+        ddb.put_item(
+            TableName=table, Item={"network_id": {"S": nid}, "email": {"S": f"{nid}@people.example"}}
+        )
         s3.put_object(Bucket=bucket, Key=f"network/{nid}/avatar.png", Body=b"v1")
         s3.put_object(Bucket=bucket, Key=f"network/{nid}/avatar.png", Body=b"v2")
     s3.delete_object(Bucket=bucket, Key="network/nid-alice/avatar.png")  # a delete marker
@@ -56,7 +58,9 @@ def test_refused_while_it_owns_a_live_account_recorded_and_emailed(alice, emails
 def test_deleted_once_its_accounts_are_gone_and_nothing_else_is_touched(alice):
     # given acme is a tombstone (no owner any more)
     account = load("acme")
-    AccountModel("acme", status="deleted", plan="free", created_at=account.created_at, version=account.version).save()
+    AccountModel(
+        "acme", status="deleted", plan="free", created_at=account.created_at, version=account.version
+    ).save()
     # when nid-alice asks to be deleted
     response = alice.runner.invoke(FN, load_event("network_id_deletion_requested"))
     assert response["outcome"] == "deleted"
@@ -74,4 +78,6 @@ def test_deleted_once_its_accounts_are_gone_and_nothing_else_is_touched(alice):
     assert entry.detail.as_dict()["delete_markers_deleted"] == 1
     assert entry.detail.as_dict()["uploads_aborted"] == 1
     # and a second request is a no-op
-    assert alice.runner.invoke(FN, load_event("network_id_deletion_requested"))["outcome"] == "already_deleted"
+    assert (
+        alice.runner.invoke(FN, load_event("network_id_deletion_requested"))["outcome"] == "already_deleted"
+    )

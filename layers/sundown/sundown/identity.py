@@ -34,7 +34,9 @@ def delete_network_id(event: NetworkIdDeletionRequested) -> NetworkIdOutcome:
         )
         address = (holder or {}).get("email", {}).get("S")
         if address:
-            notifications.send(notifications.network_id_refusal(address, network_id, owned), settings.sender_email)
+            notifications.send(
+                notifications.network_id_refusal(address, network_id, owned), settings.sender_email
+            )
         return "refused"
 
     prefix = f"network/{network_id}/"
