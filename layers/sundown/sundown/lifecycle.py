@@ -50,11 +50,24 @@ class SweepReport:
         return dict(Counter(s.action for s in self.steps))
 
 
+class SweepIncomplete(Exception):
+    """Some accounts failed; the others were processed. Raised so the schedule's retry/DLQ sees it."""
+
+
 def run_sweep(now: datetime) -> SweepReport:
     report = SweepReport(now=now)
+    failures: list[str] = []
     for account in due_accounts(now):
-        report.steps.append(advance(account, now))
-    logger.info("sweep finished", extra={"now": now.isoformat(), "totals": report.totals})
+        try:
+            report.steps.append(advance(account, now))
+        except Exception as error:  # noqa: BLE001 - one account's fault must not starve the others; re-raised below
+            failures.append(account.account_id)
+            count("SweepAccountFailed")
+            logger.exception("sweep step failed", extra={"account_id": account.account_id, "error": str(error)})
+    logger.info("sweep finished", extra={"now": now.isoformat(), "totals": report.totals, "failed": len(failures)})
+    if failures:
+        # Every step is idempotent, so the scheduler's retry simply finishes these.
+        raise SweepIncomplete(f"{len(failures)} accounts failed and will be retried: {failures[:10]}")
     return report
 
 

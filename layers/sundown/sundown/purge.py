@@ -149,8 +149,11 @@ def _work(account: AccountModel, now: datetime, budget: Budget) -> str:
         store = stores[progress["store"]]
         phase = phases(store)[progress["phase"]]
         page = _list(store, phase, account.account_id, progress["cursor"])
-        if not page.entries and page.next_cursor is None:
-            _next_phase(progress, stores)
+        if not page.entries:
+            if page.next_cursor is None:
+                _next_phase(progress, stores)
+            else:
+                progress["cursor"] = page.next_cursor  # an empty page that isn't the last
             save_versioned(account)
             continue
         batch = _fit(page.entries)
