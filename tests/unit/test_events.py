@@ -50,6 +50,7 @@ EXPECTED_PRODUCT_MODELS = {
     "account_created.json": AccountCreated,
     "user_logged_in.json": UserLoggedIn,
     "account_activity.json": AccountActivity,
+    "network_id_deletion_requested.json": NetworkIdDeletionRequested,
 }
 
 
@@ -77,7 +78,8 @@ def test_every_sample_envelope_parses_into_its_model(path: Path) -> None:
     elif raw["source"].startswith("saas."):
         parsed = parse(event=raw, model=ProductEvent)
         assert type(parsed) is EXPECTED_PRODUCT_MODELS[path.name]
-        assert parsed.detail.account_id == raw["detail"]["account_id"]
+        key = "network_id" if "network_id" in raw["detail"] and len(raw["detail"]) == 1 else "account_id"
+        assert getattr(parsed.detail, key) == raw["detail"][key]
     else:
         # e.g. the plain EventBridge Scheduled Event that drives the sweep: only its time matters
         parsed = ScheduledSweep.model_validate(raw)

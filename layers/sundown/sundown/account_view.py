@@ -42,7 +42,14 @@ def account_view(account: AccountModel, now: datetime) -> dict[str, Any]:
         "warnings_sent": [
             {"days_before": int(w.days), "sent_at": iso(w.sent_at)} for w in account.warnings or []
         ],
-        "hold": None,
+        "hold": None
+        if account.hold is None
+        else {
+            "reason": account.hold.reason,
+            "placed_at": iso(account.hold.placed_at),
+            "until": iso(account.hold.until),
+            "active": account.hold.active(now),
+        },
         "support": paid,  # technical support is a commercial entitlement
         "next_action_at": iso(account.next_action_at),
     }

@@ -178,3 +178,17 @@ class PurgeRequest(_Model):
 
     account_id: SafeId
     requested_at: UtcTime
+
+
+class HoldRequest(_Model):
+    """``PUT /accounts/{id}/hold``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    until: UtcTime | None = None
+
+
+class PreviewQuery(_Model):
+    """``GET /lifecycle/preview?at=<ISO time>``."""
+
+    at: UtcTime

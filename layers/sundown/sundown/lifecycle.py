@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sundown import audit, notifications, purge
+from sundown import audit, holds, notifications, purge
 from sundown.billing import settle_plan
+from sundown.clock import iso
 from sundown.models import (
     AccountModel,
     VersionConflict,
@@ -23,7 +24,7 @@ from sundown.models import (
     save_versioned,
 )
 from sundown.observability import count, logger
-from sundown.policy import NotifySuspension, Purge, Suspend, Wait, Warn, decide_free, next_action_at
+from sundown.policy import NotifySuspension, Purge, Suspend, Wait, Warn, any_paid, decide_free, next_action_at
 from sundown.runtime import runtime
 
 # A claim older than this belongs to a run that died (Lambda runs at most 15 minutes).
@@ -54,21 +55,80 @@ class SweepIncomplete(Exception):
     """Some accounts failed; the others were processed. Raised so the schedule's retry/DLQ sees it."""
 
 
-def run_sweep(now: datetime) -> SweepReport:
+@dataclass(frozen=True)
+class Plan:
+    """What a sweep at ``now`` does to one account, and why. Decided without side effects."""
+
+    account_id: str
+    action: str  # warn | suspend | notify_suspension | purge | roll_back | release_hold | held | paused | deferred | ...
+    reason: str
+    decision: object = None
+    stage_days: int | None = None
+    suspend_at: datetime | None = None
+    delete_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "account_id": self.account_id,
+            "action": self.action,
+            "reason": self.reason,
+            "stage_days": self.stage_days,
+            "suspend_at": iso(self.suspend_at),
+            "delete_at": iso(self.delete_at),
+        }
+
+
+@dataclass
+class Breaker:
+    """The blast-radius breaker: at most ``limit`` purges start in one sweep."""
+
+    limit: int
+    started: int = 0
+    deferred: int = 0
+
+
+def run_sweep(now: datetime, *, dry_run: bool | None = None) -> SweepReport:
+    settings = runtime().settings
+    dry_run = settings.dry_run if dry_run is None else dry_run
     report = SweepReport(now=now)
+    breaker = Breaker(settings.max_purges_per_sweep)
     failures: list[str] = []
     for account in due_accounts(now):
+        if dry_run:
+            planned = plan(account, now, breaker)
+            logger.info("dry run: would act", extra=planned.as_dict())
+            report.steps.append(
+                Step(planned.account_id, planned.action, planned.reason, stage_days=planned.stage_days)
+            )
+            continue
         try:
-            report.steps.append(advance(account, now))
+            report.steps.append(advance(account, now, breaker))
         except Exception as error:  # noqa: BLE001 - one account's fault must not starve the others; re-raised below
             failures.append(account.account_id)
             count("SweepAccountFailed")
-            logger.exception("sweep step failed", extra={"account_id": account.account_id, "error": str(error)})
-    logger.info("sweep finished", extra={"now": now.isoformat(), "totals": report.totals, "failed": len(failures)})
+            logger.exception(
+                "sweep step failed", extra={"account_id": account.account_id, "error": str(error)}
+            )
+    if breaker.deferred:
+        count("PurgesDeferred", breaker.deferred)
+        logger.warning(
+            "blast-radius breaker: purges deferred to the next sweep",
+            extra={"limit": breaker.limit, "deferred": breaker.deferred},
+        )
+    logger.info(
+        "sweep finished",
+        extra={"now": now.isoformat(), "totals": report.totals, "failed": len(failures), "dry_run": dry_run},
+    )
     if failures:
         # Every step is idempotent, so the scheduler's retry simply finishes these.
         raise SweepIncomplete(f"{len(failures)} accounts failed and will be retried: {failures[:10]}")
     return report
+
+
+def preview(at: datetime) -> list[dict[str, object]]:
+    """What a sweep at ``at`` would do (warn, suspend, roll back, purge) and why. Reads only."""
+    breaker = Breaker(runtime().settings.max_purges_per_sweep)
+    return [plan(account, at, breaker).as_dict() for account in due_accounts(at)]
 
 
 def due_accounts(now: datetime) -> Iterator[AccountModel]:
@@ -77,11 +137,16 @@ def due_accounts(now: datetime) -> Iterator[AccountModel]:
         yield from AccountModel.due_index.query(shard, AccountModel.next_action_at <= now)
 
 
-def advance(account: AccountModel, now: datetime) -> Step:
-    """Take one account as far as ``now`` allows; re-read and re-decide when a write races."""
+def advance(account: AccountModel, now: datetime, breaker: Breaker | None = None) -> Step:
+    """Take one account as far as ``now`` allows; re-read and re-decide when a write races.
+
+    Every irreversible write (suspension, purge start) is conditioned on the version read, so a hold
+    or a login that lands after the read makes it fail, and the step is decided again from scratch.
+    """
+    breaker = breaker or Breaker(runtime().settings.max_purges_per_sweep)
     for _ in range(5):
         try:
-            return _advance(account, now)
+            return _execute(account, plan(account, now, breaker), now, breaker)
         except VersionConflict:
             reloaded = load(account.account_id)
             if reloaded is None:
@@ -90,39 +155,123 @@ def advance(account: AccountModel, now: datetime) -> Step:
     raise RuntimeError(f"account {account.account_id!r} kept changing during the sweep; next sweep retries")
 
 
-def _advance(account: AccountModel, now: datetime) -> Step:
+def plan(account: AccountModel, now: datetime, breaker: Breaker) -> Plan:
     rt = runtime()
     aid = account.account_id
     if account.next_action_at is None or account.next_action_at > now:
-        return Step(aid, "not_due")  # the index lags the table, or a login moved the deadline
+        return Plan(aid, "not_due", "the index lags the table, or a login moved the deadline")
     if account.status == "deleted":
-        account.schedule(None, rt.settings.due_index_shards)
-        _save(account)
-        return Step(aid, "skipped", "deleted")
+        return Plan(aid, "unschedule", "deleted")
     if account.status == "purging":
-        purge.redispatch(account, now)  # the watchdog: no progress for a while
-        return Step(aid, "purge_redispatched", "no purge progress recently")
+        return Plan(aid, "redispatch_purge", "purging, and no progress recorded recently")
+    if account.hold is not None and not account.hold.active(now):
+        return Plan(aid, "release_hold", f"legal hold expired at {iso(account.hold.until)}")
     if account.plan == "commercial":
-        change = settle_plan(account, now)
-        _save(account)
-        return Step(aid, change or "rescheduled", "paid period over, auto-renewal off" if change else "")
+        if any_paid(account.subscription_terms(), now):
+            return Plan(aid, "reschedule", "a subscription is paid")
+        return Plan(aid, "roll_back", "paid period over with auto-renewal off")
+    if account.hold is not None:
+        until = f" until {iso(account.hold.until)}" if account.hold.until else ""
+        return Plan(aid, "held", f"legal hold{until}: {account.hold.reason}")
 
     decision = decide_free(account.cycle(), now, rt.policy)
+    paused = rt.settings.destruction_paused
     match decision:
         case Warn():
-            return _warn(account, decision, now)
+            cycle = decision.cycle
+            return Plan(
+                aid, "warn", decision.reason, decision, decision.stage_days, cycle.suspend_at, cycle.delete_at
+            )
         case Suspend():
-            return _suspend(account, decision, now)
+            if paused:
+                return Plan(
+                    aid, "paused", "suspension due, but destructive steps are paused (kill switch)", decision
+                )
+            return Plan(aid, "suspend", decision.reason, decision, delete_at=decision.cycle.delete_at)
         case NotifySuspension():
-            return _notify_suspension(account, decision, now)
+            return Plan(
+                aid, "notify_suspension", decision.reason, decision, delete_at=decision.cycle.delete_at
+            )
         case Purge():
-            # Still idle (any login made it active), still Free (checked above), grace over: no way back.
-            purge.start_purge(account, now)
-            return Step(aid, "purge_started", decision.reason, delete_at=account.delete_at)
+            if paused:
+                return Plan(
+                    aid, "paused", "purge due, but destructive steps are paused (kill switch)", decision
+                )
+            if breaker.started + breaker.deferred >= breaker.limit:
+                breaker.deferred += 1
+                return Plan(
+                    aid, "deferred", f"blast-radius breaker: {breaker.limit} purges already start this sweep"
+                )
+            breaker.started += 1
+            # Still idle (a login makes it active), still Free, not on hold (both checked above): no way back.
+            return Plan(aid, "purge", decision.reason, decision, delete_at=account.delete_at)
         case Wait():
-            account.schedule(decision.until, rt.settings.due_index_shards)
+            return Plan(aid, "wait", decision.reason, decision)
+    raise AssertionError(f"unhandled decision {decision!r}")
+
+
+def _execute(account: AccountModel, planned: Plan, now: datetime, breaker: Breaker) -> Step:
+    rt = runtime()
+    shards = rt.settings.due_index_shards
+    aid = account.account_id
+    match planned.action:
+        case "not_due" | "deferred":
+            return Step(aid, planned.action, planned.reason)
+        case "unschedule":
+            account.schedule(None, shards)
             _save(account)
-            return Step(aid, "waiting", decision.reason)
+        case "redispatch_purge":
+            purge.redispatch(account, now)  # the watchdog
+        case "release_hold":
+            holds.release(account, account.hold.until or now)  # deadlines count from the moment it expired
+            _save(account)
+            audit.record(aid, "hold_expired", now)
+        case "reschedule" | "roll_back":
+            settle_plan(account, now)
+            _save(account)
+        case "held":
+            # Nothing destructive while held; look again when the hold ends (or when it is lifted).
+            account.schedule(account.hold.until if account.hold else None, shards)
+            _save(account)
+        case "paused":
+            _move_deadline(account, planned.decision, now)
+        case "warn":
+            return _warn(account, planned.decision, now)
+        case "suspend":
+            return _suspend(account, planned.decision, now)
+        case "notify_suspension":
+            return _notify_suspension(account, planned.decision, now)
+        case "purge":
+            purge.start_purge(account, now)
+            return Step(aid, "purge_started", planned.reason, delete_at=account.delete_at)
+        case "wait":
+            account.schedule(planned.decision.until, shards)
+            _save(account)
+    return Step(aid, _DONE.get(planned.action, planned.action), planned.reason)
+
+
+_DONE = {
+    "roll_back": "rolled_back",
+    "wait": "waiting",
+    "redispatch_purge": "purge_redispatched",
+    "unschedule": "skipped",
+}
+
+
+def _move_deadline(account: AccountModel, decision: object, now: datetime) -> None:
+    """Kill switch on: the due step waits for the next check, and its deadline moves with it (never skipped)."""
+    rt = runtime()
+    later = now + timedelta(minutes=rt.settings.pause_recheck_minutes)
+    cycle = account.cycle()
+    if isinstance(decision, Suspend):
+        moved = replace(cycle, suspend_at=later, delete_at=later + rt.policy.grace_period)
+    else:
+        moved = replace(cycle, delete_at=later)
+    account.apply_cycle(moved)
+    account.schedule(later, rt.settings.due_index_shards)
+    _save(account)
+    count("DestructionPaused")
+    logger.warning("destructive step paused by the kill switch", extra={"account_id": account.account_id})
 
 
 def _warn(account: AccountModel, decision: Warn, now: datetime) -> Step:

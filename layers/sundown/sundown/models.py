@@ -63,6 +63,17 @@ class WarningClaim(MapAttribute):
     claimed_at = UTCDateTimeAttribute()
 
 
+class HoldState(MapAttribute):
+    """A legal hold: the account is never suspended or purged while it stands."""
+
+    reason = UnicodeAttribute()
+    placed_at = UTCDateTimeAttribute()
+    until = UTCDateTimeAttribute(null=True)
+
+    def active(self, now: datetime) -> bool:
+        return self.until is None or now < self.until
+
+
 class SubscriptionState(MapAttribute):
     subscription_id = UnicodeAttribute()
     status = UnicodeAttribute()
@@ -104,6 +115,7 @@ class AccountModel(Model):
     warning_claim = WarningClaim(null=True)
 
     subscriptions = ListAttribute(of=SubscriptionState, default=list)
+    hold = HoldState(null=True)
 
     # The purge: progress while `purging` (with its write-ahead journal), then the tombstone's record.
     purge_progress = JSONAttribute(null=True)

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     network_ids_table: str | None = None
     documents_bucket: str | None = None
 
+    # Operator safety (issue 5).
+    dry_run: bool = False  # the scheduled sweep logs its plan and changes nothing
+    destruction_paused: bool = False  # kill switch: no suspension, no purge; warnings go on
+    max_purges_per_sweep: int = Field(default=100, ge=0)  # blast-radius breaker
+    pause_recheck_minutes: int = Field(default=60, ge=1)  # how far a paused deadline moves
+
     # The due index is sharded so that no single partition takes every sweep read.
     due_index_shards: int = Field(default=4, ge=1, le=64)
 
