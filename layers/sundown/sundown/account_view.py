@@ -8,6 +8,7 @@ from typing import Any
 from sundown.clock import iso
 from sundown.models import AccountModel, load
 from sundown.policy import any_paid
+from sundown.runtime import runtime
 
 
 def describe_account(account_id: str, now: datetime) -> dict[str, Any] | None:
@@ -15,6 +16,7 @@ def describe_account(account_id: str, now: datetime) -> dict[str, Any] | None:
 
     ``now`` only decides ``support``: whether a paid subscription is active at that moment.
     """
+    runtime()  # settings and table bindings on first use
     account = load(account_id)
     return None if account is None else account_view(account, now)
 

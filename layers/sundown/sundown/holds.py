@@ -71,6 +71,7 @@ def release(account: AccountModel, at: datetime) -> None:
 
 
 def _live(account_id: str) -> AccountModel:
+    runtime()  # settings and table bindings on first use
     account = load(account_id)
     if account is None:
         raise AccountNotFound(f"no account {account_id!r}")

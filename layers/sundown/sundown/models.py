@@ -185,6 +185,22 @@ def due_shards(shards: int) -> list[str]:
 _bound_table: str | None = None
 
 
+def ensure_bound() -> None:
+    """Bind on first use in a fresh execution environment, whichever entry point comes first."""
+    if _bound_table is None:
+        from sundown.runtime import runtime  # deferred: runtime imports this module
+
+        runtime()
+
+
+def unbind() -> None:
+    """Forget the binding, as a fresh execution environment would (tests, local stacks)."""
+    global _bound_table
+    _bound_table = None
+    AccountModel.Meta.table_name = "unbound"
+    AccountModel._connection = None
+
+
 def bind(accounts_table: str, region: str) -> None:
     """Point the models at the deployed table. Cheap and idempotent; the connection is made lazily."""
     global _bound_table
@@ -218,6 +234,7 @@ def is_conditional_failure(error: Exception) -> bool:
 
 def load(account_id: str) -> AccountModel | None:
     """A strongly consistent read: decisions that follow it must see the latest login."""
+    ensure_bound()
     try:
         return AccountModel.get(account_id, consistent_read=True)
     except AccountModel.DoesNotExist:

@@ -110,6 +110,7 @@ def handle_purge_request(request: PurgeRequest, delivery: Any) -> str:
 
 def run_purge(request: PurgeRequest, now: datetime, remaining_ms: Callable[[], int]) -> str:
     """Purge as far as the time allows. Returns ``deleted``, ``continued`` or ``already_deleted``."""
+    runtime()  # settings and table bindings on first use
     budget = Budget(remaining_ms)
     for _ in range(100):
         account = load(request.account_id)

@@ -30,6 +30,7 @@ def reset() -> None:
     from sundown.billing import _idempotent_apply
     from sundown.storage import key_names
 
+    models.unbind()
     get_settings.cache_clear()
     _idempotent_apply.cache_clear()
     key_names.cache_clear()
