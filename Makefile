@@ -1,12 +1,16 @@
 # Sundown developer entry points. Each target sets itself up on a fresh clone.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-PYTHON312 ?= $(shell scripts/find-python312)
+# Looked up once, on first use (so find-python312's advice prints once, and `make help` needs no Python).
+PYTHON312 ?= $(eval PYTHON312 := $$(shell scripts/find-python312))$(PYTHON312)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The SAM CLI lives in its own venv: its exact boto3/click pins must not decide the test environment's.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: help venv lint format validate test unit integration e2e demo clean
+.PHONY: help venv lint format validate build test unit integration e2e demo clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,6 +25,13 @@ $(STAMP): requirements-dev.txt layers/sundown/requirements.txt pyproject.toml
 
 venv: $(STAMP) ## Create .venv with Python 3.12 and the pinned dependencies
 
+$(SAM_STAMP): requirements-sam.txt
+	@test -n "$(PYTHON312)" || { echo "error: Python 3.12 not found (see scripts/find-python312)"; exit 1; }
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON312) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	@touch $(SAM_STAMP)
+
 lint: venv ## ruff lint and format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -32,7 +43,11 @@ format: venv ## Apply ruff fixes and formatting
 validate: venv ## Validate template.yaml offline: SAM translator, then cfn-lint on the translated template
 	$(PY) scripts/validate_template.py template.yaml
 
-test: venv lint validate ## Everything CI runs: lint, template validation, unit + integration + e2e tests
+build: $(SAM_STAMP) ## sam build (arm64 layer) into .aws-sam/build, then import every built handler as Lambda would
+	@test -n "$(PYTHON312)" || { echo "error: Python 3.12 not found (see scripts/find-python312)"; exit 1; }
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/python scripts/build_and_smoke.py --python "$(PYTHON312)"
+
+test: venv lint validate build ## Everything CI runs: lint, template validation, sam build + smoke, unit + integration + e2e tests
 	$(PY) -m pytest -q
 
 unit: venv ## Unit tests only (no AWS)
@@ -42,4 +57,4 @@ demo: venv ## Replay ~45 days of accounts, logins, billing and sweeps on an embe
 	$(VENV)/bin/sundown simulate --days 45
 
 clean: ## Remove the virtualenv and build output
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache

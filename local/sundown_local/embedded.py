@@ -31,9 +31,12 @@ def embedded_stack(
     """Deploy template.yaml into an in-process moto and yield its wiring; nothing leaves this process."""
     from moto import mock_aws
 
+    from sundown_local import aws
+
     saved = {k: os.environ.get(k) for k in FAKE_AWS_ENV}
     os.environ.update(FAKE_AWS_ENV)
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    aws.reset()
     try:
         with mock_aws():
             stack = LocalStack(load_template(template_path), parameter_overrides=parameter_overrides)
@@ -41,6 +44,7 @@ def embedded_stack(
             verify_sender(stack)
             yield Wiring.of(stack, extra_env=function_env)
     finally:
+        aws.reset()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -49,9 +53,9 @@ def embedded_stack(
 
 
 def verify_sender(stack: LocalStack) -> None:
-    import boto3
+    from sundown_local.aws import client
 
-    boto3.client("ses").verify_email_identity(EmailAddress=str(stack.parameters["SenderEmail"]))
+    client("ses").verify_email_identity(EmailAddress=str(stack.parameters["SenderEmail"]))
 
 
 def sent_emails() -> list[dict[str, str]]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-
+from sundown_local.aws import client
 from sundown_local.stack import LocalStack
 
 
@@ -14,7 +13,7 @@ def seed_tenant(stack: LocalStack, account_id: str, owner_network_id: str) -> No
     """CRM, tasks, stream posts, users and chat in the tenant table; documents (with history) in S3."""
     table = stack.physical_names["TenantDataTable"]
     bucket = stack.physical_names["DocumentsBucket"]
-    ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+    ddb, s3 = client("dynamodb"), client("s3")
     items = [f"crm#deal#{n}" for n in range(1, 6)] + [f"task#{n}" for n in range(1, 4)]
     items += [
         "stream#post#1",
@@ -37,11 +36,11 @@ def seed_tenant(stack: LocalStack, account_id: str, owner_network_id: str) -> No
 
 
 def seed_identity(stack: LocalStack, network_id: str, email: str) -> None:
-    boto3.client("dynamodb").put_item(
+    client("dynamodb").put_item(
         TableName=stack.physical_names["NetworkIdsTable"],
         Item={"network_id": {"S": network_id}, "email": {"S": email}},
     )
-    boto3.client("s3").put_object(
+    client("s3").put_object(
         Bucket=stack.physical_names["DocumentsBucket"], Key=f"network/{network_id}/avatar.png", Body=b"avatar"
     )
 
@@ -59,7 +58,7 @@ class Inventory:
 
 def tenant_inventory(stack: LocalStack, account_id: str) -> Inventory:
     """What is left of a tenant, counted straight from the stores."""
-    ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+    ddb, s3 = client("dynamodb"), client("s3")
     table = stack.physical_names["TenantDataTable"]
     bucket = stack.physical_names["DocumentsBucket"]
     items = ddb.query(
@@ -73,7 +72,7 @@ def tenant_inventory(stack: LocalStack, account_id: str) -> Inventory:
 
 def identity_inventory(stack: LocalStack, network_id: str) -> tuple[bool, int]:
     """(identity record present, files under network/<id>/)."""
-    ddb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+    ddb, s3 = client("dynamodb"), client("s3")
     item: dict[str, Any] = ddb.get_item(
         TableName=stack.physical_names["NetworkIdsTable"], Key={"network_id": {"S": network_id}}
     )

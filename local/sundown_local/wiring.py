@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-
+from sundown_local.aws import client
 from sundown_local.event_pattern import event_pattern_matches
 from sundown_local.runner import FunctionRunner
 from sundown_local.stack import LocalStack
@@ -36,6 +35,8 @@ class Wiring:
     deliveries: list[Delivery] = field(default_factory=list)
     # The simulated "now": stamped on SQS records as their SentTimestamp, as SQS stamps real time.
     clock: datetime | None = None
+    _sqs_sources: dict[str, str] | None = None
+    _function_specs: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, stack: LocalStack, extra_env: dict[str, str] | None = None) -> Wiring:
@@ -45,7 +46,7 @@ class Wiring:
 
     def put_event(self, event: dict[str, Any], bus: str | None = None) -> list[str]:
         """Route one EventBridge event by the template's rules; returns the targets it reached."""
-        sqs = boto3.client("sqs")
+        sqs = client("sqs")
         reached = []
         for rule in self.stack.rules():
             if bus is not None and rule["event_bus_name"] != bus:
@@ -61,11 +62,11 @@ class Wiring:
 
     def drain(self, max_rounds: int = 20) -> list[Delivery]:
         """Deliver every queued message to its function, batch by batch, as Lambda's poller would."""
-        sqs = boto3.client("sqs")
+        sqs = client("sqs")
         done: list[Delivery] = []
         for _ in range(max_rounds):
             progressed = False
-            for queue_id, function_id in self.stack.sqs_subscriptions().items():
+            for queue_id, function_id in self._subscriptions().items():
                 url = self.stack.queue_urls[queue_id]
                 batch_size = self._batch_size(function_id, queue_id)
                 messages = sqs.receive_message(
@@ -106,7 +107,7 @@ class Wiring:
         self.clock = at
         responses = {}
         stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for function_id, function in self.stack.functions().items():
+        for function_id, function in self._functions().items():
             for source in function["events"].values():
                 if source.get("Type") not in ("ScheduleV2", "Schedule"):
                     continue
@@ -124,7 +125,7 @@ class Wiring:
     # --- HTTP API -------------------------------------------------------------------------------
 
     def http(self, method: str, path: str, at: datetime, body: Any = None) -> tuple[int, Any]:
-        for function_id, function in self.stack.functions().items():
+        for function_id, function in self._functions().items():
             for source in function["events"].values():
                 if source.get("Type") != "HttpApi":
                     continue
@@ -138,8 +139,18 @@ class Wiring:
                 return response["statusCode"], json.loads(payload) if payload else None
         return 404, {"message": f"no route for {method} {path}"}
 
+    def _functions(self) -> dict[str, Any]:
+        if self._function_specs is None:
+            self._function_specs = self.stack.functions()
+        return self._function_specs
+
+    def _subscriptions(self) -> dict[str, str]:
+        if self._sqs_sources is None:  # the template doesn't change while it runs
+            self._sqs_sources = self.stack.sqs_subscriptions()
+        return self._sqs_sources
+
     def _batch_size(self, function_id: str, queue_id: str) -> int:
-        for source in self.stack.functions()[function_id]["events"].values():
+        for source in self._functions()[function_id]["events"].values():
             if source.get("Type") == "SQS":
                 return int(source.get("Properties", {}).get("BatchSize", 10))
         return 10
