@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
 import warnings
-from datetime import datetime, timedelta
-from typing import Annotated
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
+
+from sundown_local.server import (
+    CONTAINER_ENDPOINT,
+    DEFAULT_ENDPOINT,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_STACK_NAME,
+)
 
 app = typer.Typer(
     help="Sundown: warn, suspend and purge idle SaaS accounts. Local tools.", no_args_is_help=True
 )
 console = Console(width=None if Console().is_terminal else 160)
+err_console = Console(stderr=True, soft_wrap=True)
+
+EndpointOption = Annotated[str, typer.Option(help="Where `sundown local` listens.")]
+StackNameOption = Annotated[str, typer.Option(help="The stack name `sundown local` deployed.")]
 
 
 @app.callback()
 def main() -> None:
-    """Sundown's local tools: everything runs on an embedded AWS, nothing reaches your account."""
+    """Sundown's local tools: everything runs on a local AWS (moto), nothing reaches your account."""
 
 
 @app.command()
@@ -124,6 +148,308 @@ def simulate(
             console.print(f"[bold]Deletion certificate for {account_id}[/bold]")
             console.print_json(data=view["certificate"])
     console.print(f"{len(result.emails)} emails sent through SES.")
+
+
+# ---------------------------------------------------------------------- a long-running local stack
+
+
+@app.command()
+def local(
+    port: Annotated[int, typer.Option(help="Port of the local AWS endpoint.")] = DEFAULT_PORT,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = DEFAULT_HOST,
+    stack_name: Annotated[str, typer.Option(help="Prefix of the generated resource names.")] = (
+        DEFAULT_STACK_NAME
+    ),
+    log_requests: Annotated[bool, typer.Option(help="Print every AWS request the server answers.")] = False,
+    ready_file: Annotated[
+        Path | None, typer.Option(help="Write the endpoint here once the stack is deployed (for scripts).")
+    ] = None,
+) -> None:
+    """Run a local AWS (moto's server) with template.yaml's tables, bucket and queues, until Ctrl-C."""
+    from sundown_local.server import LocalStackUnavailable, start_local_stack
+
+    with console.status(f"starting a local AWS on {host}:{port} and deploying template.yaml..."):
+        try:
+            server, stack = start_local_stack(port, host, stack_name, log_requests=log_requests)
+        except LocalStackUnavailable as error:
+            err_console.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(1) from None
+    endpoint = f"http://{host}:{port}"
+    try:
+        print_local_stack(stack, endpoint)
+        if ready_file is not None:
+            ready_file.write_text(endpoint + "\n", encoding="utf-8")
+        console.print("\n[bold green]Ready.[/bold green] Press Ctrl-C to stop (the state lives in memory).")
+        _block_until_interrupted()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        console.print("stopping the local AWS...")
+        server.stop()
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
+
+
+def _block_until_interrupted() -> None:
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)  # `kill <pid>` stops it as cleanly as Ctrl-C
+    try:
+        while True:
+            time.sleep(0.5)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def print_local_stack(stack: Any, endpoint: str) -> None:
+    from sundown_local.server import resource_rows
+
+    console.print(f"[bold]Local AWS endpoint:[/bold] {endpoint}   (region {stack.region}, fake credentials)")
+    table = Table(title=f"Stack {stack.stack_name} (from template.yaml)")
+    for column in ("logical id", "type", "physical name / queue URL"):
+        table.add_column(column)
+    for logical_id, kind, name in resource_rows(stack):
+        table.add_row(logical_id, kind, name)
+    console.print(table)
+    accounts = stack.physical_names["AccountsTable"]
+    bucket = stack.physical_names["DocumentsBucket"]
+    dlq = stack.queue_urls["AccountEventsDLQ"]
+    env_file = "env.json"
+    if endpoint != DEFAULT_ENDPOINT or stack.stack_name != DEFAULT_STACK_NAME:
+        env_file = "env.local.json"  # env.json is for the defaults; make one for this port / name
+    port = endpoint.rsplit(":", 1)[-1]
+    options = "" if endpoint == DEFAULT_ENDPOINT else f" --endpoint {endpoint}"
+    if stack.stack_name != DEFAULT_STACK_NAME:
+        options += f" --stack-name {stack.stack_name}"
+    examples = [
+        "# the AWS CLI needs credentials and a region; any will do:",
+        "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1",
+        f"aws --endpoint-url {endpoint} dynamodb scan --table-name {accounts}",
+        f"aws --endpoint-url {endpoint} s3api get-bucket-versioning --bucket {bucket}",
+        f"aws --endpoint-url {endpoint} sqs get-queue-attributes --queue-url {dlq} --attribute-names All",
+        "# run a function in this machine's Python, against this stack (like `sam local invoke`, no Docker):",
+        f"sundown invoke AccountEventsFunction -e events/account_created.json{options}",
+        f"sundown invoke SweepFunction -e events/sweep_schedule.json{options}",
+        f"sundown explain acme --at 2026-01-20T00:00:00Z{options}",
+        "# or in SAM's Lambda containers (Docker): env.json holds each function's variables for this stack",
+        "# (SAM applies only the variables template.yaml declares; see `sundown env-json --help`)",
+        *(
+            []
+            if env_file == "env.json"
+            else [
+                f"sundown env-json --endpoint-for-containers http://host.docker.internal:{port}"
+                f"{' --stack-name ' + stack.stack_name if stack.stack_name != DEFAULT_STACK_NAME else ''}"
+                f" > {env_file}"
+            ]
+        ),
+        f"sam local invoke AccountEventsFunction -e events/account_created.json --env-vars {env_file}",
+    ]
+    console.print("\n[bold]Try:[/bold]")
+    for line in examples:
+        console.print(Text(line, style="dim" if line.startswith("#") else "cyan"), soft_wrap=True)
+
+
+# ---------------------------------------------------------------------- invoke one function
+
+
+@app.command()
+def invoke(
+    function_id: Annotated[str, typer.Argument(help="The function's logical id in template.yaml.")],
+    event: Annotated[
+        Path,
+        typer.Option(
+            "--event", "-e", exists=True, dir_okay=False, help="JSON event file, e.g. events/*.json."
+        ),
+    ],
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack_name: StackNameOption = DEFAULT_STACK_NAME,
+) -> None:
+    """Invoke a function in this process against the running `sundown local` stack (no Docker)."""
+    from sundown_local.runner import FakeContext, FunctionRunner
+
+    stack = _attach(endpoint, stack_name)
+    functions = sorted(stack.functions())
+    if function_id not in functions:
+        err_console.print(
+            f"[red]error:[/red] {function_id} is not a function of template.yaml; one of: {', '.join(functions)}"
+        )
+        raise typer.Exit(2)
+    try:
+        payload = json.loads(event.read_text(encoding="utf-8"))
+    except ValueError as error:
+        err_console.print(f"[red]error:[/red] {event} is not JSON: {error}")
+        raise typer.Exit(2) from None
+
+    runner = FunctionRunner(stack)
+    context = FakeContext(
+        function_name=function_id, remaining_ms=stack.functions()[function_id]["timeout"] * 1000
+    )
+    output = io.StringIO()
+    response: Any = None
+    failure: str | None = None
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        try:
+            with _captured_stdout(output):
+                response = runner.invoke(function_id, payload, context)
+        except Exception:  # noqa: BLE001 - any error of the handler is the result to show
+            failure = traceback.format_exc()
+    elapsed_ms = (time.monotonic() - started) * 1000
+
+    console.print(f"[bold]{function_id}[/bold] <- {event}   ({elapsed_ms:.0f} ms, endpoint {endpoint})")
+    console.rule("logs", style="dim")
+    lines = [line for line in output.getvalue().splitlines() if line.strip()]
+    for line in lines:
+        console.print(Text(line, style="dim"), soft_wrap=True)
+    if not lines:
+        console.print(Text("(no log lines)", style="dim"))
+    if failure is not None:
+        console.rule("[red]error", style="red")
+        err_console.print(Text(failure.rstrip(), style="red"), soft_wrap=True)
+        raise typer.Exit(1)
+    console.rule("response", style="dim")
+    console.print_json(data=response, default=str)
+
+
+@contextlib.contextmanager
+def _captured_stdout(buffer: io.StringIO) -> Iterator[None]:
+    """Capture what the function prints: print() and Powertools' JSON log lines.
+
+    A Powertools Logger keeps the stream it was created with, so the handlers of loggers made earlier
+    in this process are pointed at the buffer too, and put back afterwards.
+    """
+    handlers = [
+        handler
+        for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        if isinstance(logger, logging.Logger)
+        for handler in logger.handlers
+        if type(handler) is logging.StreamHandler and handler.stream not in (sys.stderr, sys.__stderr__)
+    ]
+    # Plain assignment, not setStream(): that flushes the old stream, which may be closed by now.
+    previous = [handler.stream for handler in handlers]
+    for handler in handlers:
+        handler.stream = buffer
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            handler.stream = stream
+        # Loggers created during the call (the function's first import) write to the process's stdout.
+        for logger in logging.Logger.manager.loggerDict.values():
+            for handler in getattr(logger, "handlers", []):
+                if type(handler) is logging.StreamHandler and handler.stream is buffer:
+                    handler.stream = sys.__stdout__
+
+
+def _attach(endpoint: str, stack_name: str) -> Any:
+    """The running local stack's names, checked reachable; points this process's AWS SDK at it."""
+    from sundown_local.server import LocalStackUnavailable, attached_stack, aws_environment, check_reachable
+
+    stack = attached_stack(endpoint, stack_name)
+    try:
+        check_reachable(stack, endpoint)
+    except LocalStackUnavailable as error:
+        err_console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from None
+    os.environ.update(aws_environment(endpoint))
+    os.environ.pop("AWS_PROFILE", None)
+    return stack
+
+
+# ---------------------------------------------------------------------- explain an account
+
+
+@app.command()
+def explain(
+    account_id: Annotated[str, typer.Argument(help="The account to explain.")],
+    at: Annotated[
+        str | None,
+        typer.Option(help="ISO time to evaluate at, e.g. 2026-01-20T00:00:00Z (default: the wall clock)."),
+    ] = None,
+    endpoint: EndpointOption = DEFAULT_ENDPOINT,
+    stack_name: StackNameOption = DEFAULT_STACK_NAME,
+) -> None:
+    """Why an account of the running local stack is in its state, its next dates, and what a sweep would do."""
+    from sundown.clock import parse_time
+    from sundown.runtime import reset
+    from sundown_local.explain import explain as run_explain
+    from sundown_local.server import function_environment
+
+    if at is None:
+        when, source = datetime.now(UTC).replace(microsecond=0), "the wall clock (use --at to choose)"
+    else:
+        try:
+            when, source = parse_time(at), "--at"
+        except ValueError:
+            err_console.print(f"[red]error:[/red] --at {at!r} is not an ISO time like 2026-01-20T00:00:00Z")
+            raise typer.Exit(2) from None
+    stack = _attach(endpoint, stack_name)
+    os.environ.update(function_environment(stack, "AccountApiFunction", endpoint))
+    reset()  # read the settings (tables, idle/grace days) of this environment
+    result = run_explain(account_id, when)
+    if result is None:
+        err_console.print(
+            f"[red]error:[/red] no account {account_id!r} in {stack.physical_names['AccountsTable']} on {endpoint}"
+        )
+        raise typer.Exit(1)
+
+    view = result.view
+    console.print(f"[bold]{account_id}[/bold] at {when:%Y-%m-%dT%H:%M:%SZ} (from {source})")
+    summary = Table(show_header=False, box=None, padding=(0, 2))
+    summary.add_row("plan", f"[bold]{view['plan']}[/bold]")
+    summary.add_row("status", f"[bold]{view['status']}[/bold]")
+    for key in ("last_activity_at", "suspend_at", "delete_at", "deleted_at"):
+        if key in view:
+            summary.add_row(key, view[key] or "-")
+    summary.add_row("support", "yes" if view.get("support") else "no")
+    console.print(summary)
+    console.print("\n[bold]Why[/bold]")
+    for reason in result.why:
+        console.print(f"  - {reason}", soft_wrap=True)
+    if result.next_dates:
+        dates = Table(title="Next", title_justify="left", show_header=False, box=None, padding=(0, 2))
+        for what, when_text in result.next_dates:
+            dates.add_row(what, when_text)
+        console.print()
+        console.print(dates)
+    console.print(
+        f"\n[bold]A sweep at {when:%Y-%m-%dT%H:%M:%SZ} would:[/bold] {result.sweep}", soft_wrap=True
+    )
+    if result.certificate is not None:
+        console.print("\n[bold]Deletion certificate[/bold]")
+        console.print_json(data=result.certificate)
+
+
+# ---------------------------------------------------------------------- env.json for sam local
+
+
+@app.command("env-json")
+def env_json_command(
+    endpoint_for_containers: Annotated[
+        str, typer.Option(help="How SAM's Lambda containers reach `sundown local` on this host.")
+    ] = CONTAINER_ENDPOINT,
+    stack_name: StackNameOption = DEFAULT_STACK_NAME,
+) -> None:
+    """Print `sam local invoke --env-vars` JSON: every function's variables resolved to the local stack.
+
+    SAM CLI applies only the variables template.yaml declares for a function: the table, bucket and
+    queue names always take effect, AWS_ENDPOINT_URL only once the template declares it (an empty
+    value there is harmless in AWS: botocore treats it as unset). The AWS credentials and region SAM
+    gives the containers come from the shell that runs `sam`.
+    """
+    from sundown_local.server import env_json
+
+    if not sys.stdout.isatty():
+        err_console.print(
+            "[dim]note: SAM applies only variables template.yaml declares; run sam with "
+            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1[/dim]"
+        )
+    sys.stdout.write(
+        json.dumps(env_json(endpoint_for_containers, stack_name), indent=2, sort_keys=True) + "\n"
+    )
 
 
 if __name__ == "__main__":

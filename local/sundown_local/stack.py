@@ -85,6 +85,46 @@ class LocalStack:
         for logical_id in self._of_type(_BUCKET):
             self._deploy_bucket(logical_id)
 
+    def attach(self, endpoint_url: str, account_id: str = DEFAULT_ACCOUNT_ID) -> LocalStack:
+        """Know an already deployed stack's names, queue URLs and ARNs without calling AWS.
+
+        Names are deterministic (``<stack>-<LogicalId>`` unless the template names the resource), so a
+        stack deployed by another process on ``endpoint_url`` (a moto server) is described exactly.
+        Queue URLs take moto's form, ``<endpoint>/<account>/<name>``.
+        """
+        self.account_id = account_id
+        base = endpoint_url.rstrip("/")
+        for logical_id in self._of_type(_QUEUE):
+            name = self.queue_name(logical_id)
+            self.queue_urls[logical_id] = self.physical_names[logical_id] = f"{base}/{account_id}/{name}"
+            self.queue_arns[logical_id] = f"arn:aws:sqs:{self.region}:{account_id}:{name}"
+        for logical_id in self._of_type(_TABLE):
+            name = self.physical_names[logical_id] = self.table_name(logical_id)
+            self.table_arns[logical_id] = f"arn:aws:dynamodb:{self.region}:{account_id}:table/{name}"
+        for logical_id in self._of_type(_BUCKET):
+            self.physical_names[logical_id] = self.bucket_name(logical_id)
+        return self
+
+    def _name_property(self, logical_id: str, key: str) -> str | None:
+        value = self.resolve((self.resources[logical_id].get("Properties") or {}).get(key))
+        return None if value is None else str(value)
+
+    def queue_name(self, logical_id: str) -> str:
+        """The queue's physical name: its QueueName, or a generated one within SQS's limits."""
+        name = self._name_property(logical_id, "QueueName")
+        fifo = _truthy(self.resolve((self.resources[logical_id].get("Properties") or {}).get("FifoQueue")))
+        if name is None:
+            name = _shorten(self._default_name(logical_id), 75 if fifo else 80)  # ".fifo" included
+        if fifo and not name.endswith(".fifo"):
+            name += ".fifo"
+        return name
+
+    def table_name(self, logical_id: str) -> str:
+        return self._name_property(logical_id, "TableName") or self._default_name(logical_id)
+
+    def bucket_name(self, logical_id: str) -> str:
+        return self._name_property(logical_id, "BucketName") or _bucket_name(self._default_name(logical_id))
+
     def _of_type(self, resource_type: str) -> list[str]:
         return [
             logical_id
@@ -112,12 +152,7 @@ class LocalStack:
             if self.resources.get(dependency, {}).get("Type") == _QUEUE:
                 self._deploy_queue(dependency)
         props = self._props(logical_id)
-        name = props.get("QueueName") or self._default_name(logical_id)
-        fifo = _truthy(props.get("FifoQueue"))
-        if "QueueName" not in props:
-            name = _shorten(name, 75 if fifo else 80)  # SQS limit, ".fifo" included
-        if fifo and not name.endswith(".fifo"):
-            name += ".fifo"
+        name = self.queue_name(logical_id)
         attributes = {key: _attribute_string(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
         sqs = boto3.client("sqs")
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -127,7 +162,7 @@ class LocalStack:
 
     def _deploy_table(self, logical_id: str) -> None:
         props = self._props(logical_id)
-        name = props.get("TableName") or self._default_name(logical_id)
+        name = self.table_name(logical_id)
         kwargs: dict[str, Any] = {
             "TableName": name,
             "AttributeDefinitions": props["AttributeDefinitions"],
@@ -173,7 +208,7 @@ class LocalStack:
 
     def _deploy_bucket(self, logical_id: str) -> None:
         props = self._props(logical_id)
-        name = props.get("BucketName") or _bucket_name(self._default_name(logical_id))
+        name = self.bucket_name(logical_id)
         s3 = boto3.client("s3")
         create: dict[str, Any] = {"Bucket": name}
         if self.region != "us-east-1":

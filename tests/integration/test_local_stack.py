@@ -244,12 +244,14 @@ def _mentions(value: object, logical_id: str, text: str) -> list[object]:
     return found
 
 
-@pytest.mark.parametrize("function_id", ["SweepFunction", "AccountEventsFunction"])
+@pytest.mark.parametrize(
+    "function_id", ["SweepFunction", "AccountEventsFunction", "BillingEventsFunction", "AccountApiFunction"]
+)
 def test_only_the_purge_worker_can_delete_tenant_data(function_id: str) -> None:
     # Given the template's IAM policies of each function
     resources = load_template(ROOT / "template.yaml")["Resources"]
     policies = resources[function_id]["Properties"]["Policies"]
-    # Then neither the sweep nor the account-events function can reach the tenant table or tenants/*
+    # Then no other function can reach the tenant table or tenants/*
     assert _mentions(policies, "TenantDataTable", "tenants/") == []
     # While the purge worker can (so the walk above is not vacuous)
     assert _mentions(
@@ -268,9 +270,31 @@ def test_sweep_has_no_s3_access_and_account_events_only_network_files() -> None:
         for p in account_events
         if isinstance(p, dict)
         for s in p.get("Statement", [])
-        if "s3:DeleteObject" in s["Action"]
+        if "s3:DeleteObjectVersion" in s["Action"]
     ]
     assert object_resources == [{"Fn::Sub": "${DocumentsBucket.Arn}/network/*"}]
+    # And its bucket listing is limited to network/* where IAM can say so (not ListBucketMultipartUploads)
+    (listing,) = [
+        s
+        for p in account_events
+        if isinstance(p, dict)
+        for s in p.get("Statement", [])
+        if "s3:ListBucketVersions" in s["Action"]
+    ]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "network/*"}}
+
+
+@pytest.mark.parametrize("function_id", ["AccountEventsFunction", "SweepFunction", "PurgeWorkerFunction"])
+def test_ses_is_granted_on_identities_only_from_the_sender_address(
+    stack: LocalStack, function_id: str
+) -> None:
+    policies = stack.resolve(stack.resources[function_id]["Properties"]["Policies"])
+    (statement,) = [
+        s for p in policies for s in p.get("Statement", []) if s.get("Sid") == "SendEmailAsSender"
+    ]
+    assert statement["Action"] == "ses:SendEmail"
+    assert statement["Resource"] == "arn:aws:ses:us-east-1:123456789012:identity/*"
+    assert statement["Condition"] == {"StringEquals": {"ses:FromAddress": "sundown@example.com"}}
 
 
 def test_account_events_rule_routes_network_id_deletion_requests(stack: LocalStack) -> None:
@@ -311,6 +335,34 @@ def test_arns_and_subs_resolve_against_the_deployment(stack: LocalStack) -> None
     )
     table_arn = stack.resolve({"Fn::GetAtt": ["AccountsTable", "Arn"]})
     assert table_arn == "arn:aws:dynamodb:us-east-1:123456789012:table/it-AccountsTable"
+
+
+def test_operator_safety_switches_reach_the_functions(stack: LocalStack) -> None:
+    # The sweep gets the kill switch, the breaker and its own dry-run flag, at their safe defaults
+    sweep = stack.function_environment("SweepFunction")
+    assert (sweep["DRY_RUN"], sweep["DESTRUCTION_PAUSED"], sweep["MAX_PURGES_PER_SWEEP"]) == (
+        "false",
+        "false",
+        "100",
+    )
+    # The other functions share the kill switch and the breaker, but DRY_RUN is the scheduled sweep's alone
+    for function_id in ("PurgeWorkerFunction", "AccountApiFunction", "AccountEventsFunction"):
+        env = stack.function_environment(function_id)
+        assert env["DESTRUCTION_PAUSED"] == "false" and env["MAX_PURGES_PER_SWEEP"] == "100"
+        assert "DRY_RUN" not in env
+
+
+def test_sweep_failures_queue_deploys_encrypted_with_two_weeks_retention(stack: LocalStack) -> None:
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_urls["SweepFailuresDLQ"], AttributeNames=["All"]
+    )["Attributes"]
+    assert attributes["MessageRetentionPeriod"] == "1209600"
+    assert attributes["SqsManagedSseEnabled"] == "true"
+    sweep = stack.resources["SweepFunction"]["Properties"]
+    destination = sweep["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert stack.resolve(destination) == stack.queue_arns["SweepFailuresDLQ"]
+    schedule_dlq = sweep["Events"]["Sweep"]["Properties"]["DeadLetterConfig"]["Arn"]
+    assert stack.resolve(schedule_dlq) == stack.queue_arns["SweepFailuresDLQ"]
 
 
 def test_deploy_is_idempotent(stack: LocalStack) -> None:

@@ -238,3 +238,51 @@ def test_functions_expose_code_handler_and_events(stack: LocalStack) -> None:
         "BillingEventsQueue": "BillingEventsFunction",
         "PurgeQueue": "PurgeWorkerFunction",
     }
+
+
+def test_operator_safety_parameters_and_their_defaults(template: dict) -> None:
+    params = template["Parameters"]
+    for name in ("DryRun", "DestructionPaused"):
+        assert params[name]["Type"] == "String"
+        assert params[name]["AllowedValues"] == ["true", "false"]
+        assert params[name]["Default"] == "false"
+    assert params["MaxPurgesPerSweep"]["Type"] == "Number"
+    assert (params["MaxPurgesPerSweep"]["Default"], params["MaxPurgesPerSweep"]["MinValue"]) == (100, 0)
+
+
+def test_kill_switch_and_breaker_reach_every_function_dry_run_only_the_sweep(template: dict) -> None:
+    # Given overridden operator-safety parameters (not deployed: only parameters are resolved)
+    overrides = {"DryRun": "true", "DestructionPaused": "true", "MaxPurgesPerSweep": 7}
+    stack = LocalStack(template, parameter_overrides=overrides)
+    shared = template["Globals"]["Function"]["Environment"]["Variables"]
+    # Then the kill switch and the breaker are global variables, resolved from the parameters
+    assert stack.resolve({k: shared[k] for k in ("DESTRUCTION_PAUSED", "MAX_PURGES_PER_SWEEP")}) == {
+        "DESTRUCTION_PAUSED": "true",
+        "MAX_PURGES_PER_SWEEP": "7",
+    }
+    assert "DRY_RUN" not in shared
+    # And DRY_RUN is the scheduled sweep's alone (its own variables merge with the Globals)
+    functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    with_dry_run = {
+        k
+        for k, v in functions.items()
+        if "DRY_RUN" in ((v["Properties"].get("Environment") or {}).get("Variables") or {})
+    }
+    assert with_dry_run == {"SweepFunction"}
+    sweep_env = functions["SweepFunction"]["Properties"]["Environment"]["Variables"]
+    assert stack.resolve(sweep_env["DRY_RUN"]) == "true"
+
+
+def test_the_operator_api_routes(stack: LocalStack) -> None:
+    events = stack.functions()["AccountApiFunction"]["events"]
+    routes = {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events.values()}
+    assert routes == {
+        ("GET", "/accounts/{account_id}"),
+        ("PUT", "/accounts/{account_id}/hold"),
+        ("DELETE", "/accounts/{account_id}/hold"),
+        ("GET", "/lifecycle/preview"),
+    }
+    assert all(
+        e["Type"] == "HttpApi" and e["Properties"]["ApiId"] == {"Ref": "SundownHttpApi"}
+        for e in events.values()
+    )
