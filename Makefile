@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: help venv lint format validate build test unit integration e2e demo clean
+.PHONY: help venv lint format validate checkov build test unit property demo clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,18 +43,24 @@ format: venv ## Apply ruff fixes and formatting
 validate: venv ## Validate template.yaml offline: SAM translator, then cfn-lint on the translated template
 	$(PY) scripts/validate_template.py template.yaml
 
+checkov: venv ## checkov on template.yaml and its SAM translation (own venv .venv-checkov, pinned in scripts/checkov.sh)
+	PROJECT_PY=$(PY) scripts/checkov.sh template.yaml
+
 build: $(SAM_STAMP) ## sam build (arm64 layer) into .aws-sam/build, then import every built handler as Lambda would
 	@test -n "$(PYTHON312)" || { echo "error: Python 3.12 not found (see scripts/find-python312)"; exit 1; }
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/python scripts/build_and_smoke.py --python "$(PYTHON312)"
 
-test: venv lint validate build ## Everything CI runs: lint, template validation, sam build + smoke, unit + integration + e2e tests
-	$(PY) -m pytest -q
+test: venv lint validate checkov build ## Everything CI runs: lint, template validation, sam build + smoke, unit + integration + e2e tests
+	$(PY) -m pytest -q -n auto --dist loadscope
 
 unit: venv ## Unit tests only (no AWS)
 	$(PY) -m pytest -q tests/unit
+
+property: venv ## The invariants over many more random histories (SUNDOWN_PROPERTY_EXAMPLES, default 200)
+	SUNDOWN_PROPERTY_EXAMPLES=$${SUNDOWN_PROPERTY_EXAMPLES:-200} $(PY) -m pytest -q -n auto tests/property
 
 demo: venv ## Replay ~45 days of accounts, logins, billing and sweeps on an embedded AWS
 	$(VENV)/bin/sundown simulate --days 45
 
 clean: ## Remove the virtualenv and build output
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .venv-checkov .aws-sam .pytest_cache .ruff_cache
