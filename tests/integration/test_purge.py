@@ -637,14 +637,6 @@ def test_a_failed_confirmation_email_is_sent_on_redelivery_and_only_then_forgott
     assert_exact_certificate(wiring, "acc-1", small_tenant)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "purge.py _verify_and_finish writes the tombstone before the purge_verified/deleted audit entries; "
-        "a crash in between loses them: the redelivery takes the already_deleted branch in run_purge, "
-        "which never records them"
-    ),
-)
 def test_a_crash_right_after_the_tombstone_still_leaves_a_complete_audit_trail(
     wiring, small_tenant, monkeypatch
 ):

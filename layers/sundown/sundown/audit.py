@@ -30,12 +30,27 @@ def bind(table: str | None, region: str) -> None:
     AuditEntry._connection = None
 
 
+# Transitions that share a timestamp (a purge can start and finish within one sweep's "now") sort in
+# lifecycle order, not alphabetically.
+ORDER = {
+    "hold_placed": 1,
+    "hold_lifted": 2,
+    "hold_expired": 3,
+    "warning_sent": 10,
+    "suspended": 20,
+    "purge_started": 30,
+    "purge_verified": 40,
+    "deleted": 50,
+}
+
+
 def record(subject: str, event: str, at: datetime, **detail: Any) -> None:
     """Append an entry; writing the same one twice (a retry) leaves one."""
     if AuditEntry.Meta.table_name == "unbound":
         return  # no audit table configured (unit tests of the domain alone)
     suffix = f"#{detail['stage_days']}" if "stage_days" in detail else ""
-    entry = AuditEntry(subject, f"{iso(at)}#{event}{suffix}", event=event, at=at, detail=detail)
+    key = f"{iso(at)}#{ORDER.get(event, 90):02d}#{event}{suffix}"
+    entry = AuditEntry(subject, key, event=event, at=at, detail=detail)
     try:
         entry.save(condition=AuditEntry.entry.does_not_exist())
     except PutError as error:

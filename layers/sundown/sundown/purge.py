@@ -117,7 +117,7 @@ def run_purge(request: PurgeRequest, now: datetime, remaining_ms: Callable[[], i
         if account is None:
             raise UnknownAccount(f"no account {request.account_id!r} to purge", account_id=request.account_id)
         if account.status == "deleted":
-            _confirm_deletion(account, now)
+            _finish_tombstone(account, now)  # a redelivery after a crash past the tombstone
             return "already_deleted"
         if account.status != "purging":
             raise InvalidEvent(
@@ -245,11 +245,20 @@ def _verify_and_finish(
         version=account.version,
     )
     save_versioned(tombstone)
-    audit.record(account.account_id, "purge_verified", now, passes=progress["pass"])
-    audit.record(account.account_id, "deleted", now, **certificate["totals"])
     count("AccountDeleted")
-    _confirm_deletion(tombstone, now)
+    _finish_tombstone(tombstone, now)
     return True
+
+
+def _finish_tombstone(tombstone: AccountModel, now: datetime) -> None:
+    """Everything after the tombstone, safe to repeat: the audit entries (written once), then the email."""
+    certificate = tombstone.certificate or {}
+    at = tombstone.deleted_at or now
+    audit.record(
+        tombstone.account_id, "purge_verified", at, passes=certificate.get("verification", {}).get("passes")
+    )
+    audit.record(tombstone.account_id, "deleted", at, **certificate.get("totals", {}))
+    _confirm_deletion(tombstone, now)
 
 
 def _confirm_deletion(tombstone: AccountModel, now: datetime) -> None:

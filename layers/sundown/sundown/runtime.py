@@ -31,6 +31,7 @@ def reset() -> None:
     from sundown.storage import key_names
 
     models.unbind()
+    audit.bind(None, "us-east-1")
     get_settings.cache_clear()
     _idempotent_apply.cache_clear()
     key_names.cache_clear()
