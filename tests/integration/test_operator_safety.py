@@ -190,3 +190,27 @@ def test_kill_switch_pauses_suspension_but_not_warnings_and_moves_the_deadline(w
         "GET", f"/lifecycle/preview?at={(at + timedelta(hours=2)).strftime('%Y-%m-%dT%H:%M:%SZ')}", at
     )
     assert body["actions"][0]["action"] == "paused" and "kill switch" in body["actions"][0]["reason"]
+
+
+def test_kill_switch_also_pauses_a_purge_already_under_way(wiring, monkeypatch):
+    # given a purge has started
+    create(wiring)
+    sweep_days(wiring, *WARNINGS_AND_SUSPENSION)
+    account = load("acme")
+    from sundown import purge
+
+    purge.start_purge(account, CREATED + timedelta(days=37, hours=1))
+    # when the operator flips the kill switch before the worker gets the request
+    monkeypatch.setenv("DESTRUCTION_PAUSED", "true")
+    wiring.runner.extra_env["DESTRUCTION_PAUSED"] = "true"
+    deliveries = wiring.drain()
+    # then the worker deleted nothing and put the request back, delayed
+    assert [d.function for d in deliveries] == ["PurgeWorkerFunction"]
+    assert load("acme").status == "purging"
+    assert load("acme").purge_progress["pending"] is None
+    from sundown_local.aws import client
+
+    attributes = client("sqs").get_queue_attributes(
+        QueueUrl=wiring.stack.queue_urls["PurgeQueue"], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"

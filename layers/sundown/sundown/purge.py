@@ -33,6 +33,8 @@ TIME_RESERVE_MS = 10_000
 # After this long with no progress the sweep dispatches the purge again (its watchdog).
 REDISPATCH_AFTER = timedelta(hours=1)
 MAX_VERIFICATION_FAILURES = 3
+# While the kill switch is on, a purge request is put back with SQS's longest delay.
+PAUSED_RETRY_SECONDS = 900
 # A journal entry lives on the account item (400 KB at most): keep each batch well below.
 JOURNAL_BYTES = 256_000
 
@@ -82,11 +84,12 @@ def redispatch(account: AccountModel, now: datetime) -> None:
     _enqueue(account.account_id, now)
 
 
-def _enqueue(account_id: str, requested_at: datetime) -> None:
+def _enqueue(account_id: str, requested_at: datetime, delay_seconds: int = 0) -> None:
     queue = runtime().settings.purge_queue_url
     if not queue:
         raise RuntimeError("PURGE_QUEUE_URL is not set")
-    storage.send_message(queue, json.dumps({"account_id": account_id, "requested_at": iso(requested_at)}))
+    body = json.dumps({"account_id": account_id, "requested_at": iso(requested_at)})
+    storage.send_message(queue, body, delay_seconds=delay_seconds)
 
 
 # --- Worker side -------------------------------------------------------------------------------------
@@ -119,6 +122,12 @@ def run_purge(request: PurgeRequest, now: datetime, remaining_ms: Callable[[], i
         if account.status == "deleted":
             _finish_tombstone(account, now)  # a redelivery after a crash past the tombstone
             return "already_deleted"
+        if account.status == "purging" and runtime().settings.destruction_paused:
+            # The kill switch stops purges already under way too; the request comes back later.
+            count("PurgePaused")
+            logger.warning("purge paused by the kill switch", extra={"account_id": account.account_id})
+            _enqueue(account.account_id, request.requested_at, delay_seconds=PAUSED_RETRY_SECONDS)
+            return "paused"
         if account.status != "purging":
             raise InvalidEvent(
                 f"account {request.account_id!r} is {account.status}, not purging: nothing to do",

@@ -220,5 +220,5 @@ def get_item(table: str, key: dict[str, Any]) -> dict[str, Any] | None:
     return client("dynamodb").get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
 
 
-def send_message(queue_url: str, body: str) -> None:
-    client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)
+def send_message(queue_url: str, body: str, delay_seconds: int = 0) -> None:
+    client("sqs").send_message(QueueUrl=queue_url, MessageBody=body, DelaySeconds=delay_seconds)
