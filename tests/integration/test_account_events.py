@@ -187,3 +187,41 @@ def _logged_errors(caplog) -> list[dict]:
 
 def _logged_error(caplog) -> dict:
     return _logged_errors(caplog)[0]
+
+
+def test_a_burst_of_logins_inside_the_coalescing_window_costs_one_write(wiring):
+    from pynamodb.connection.base import Connection
+
+    wiring.runner.invoke(FN, load_event("account_created"))
+    writes = []
+    real = Connection.update_item
+
+    def counting(self, *args, **kwargs):
+        writes.append(args[:1])
+        return real(self, *args, **kwargs)
+
+    # given 30 logins to one account within 45 minutes, in batches as SQS delivers them
+    logins = []
+    for minute in range(0, 45, 3):
+        for user in ("nid-a", "nid-b"):
+            event = load_event("user_logged_in")
+            event["id"] = f"login-{minute}-{user}"
+            event["time"] = f"2026-01-10T08:{minute:02d}:00Z"
+            event["detail"]["network_id"] = user
+            logins.append(event)
+    Connection.update_item = counting
+    try:
+        for start in range(0, len(logins), 10):
+            assert wiring.runner.invoke(FN, sqs_batch(*logins[start : start + 10])) == {
+                "batchItemFailures": []
+            }
+    finally:
+        Connection.update_item = real
+    # then one write recorded the first; the others, inside the hour, cost nothing
+    assert len(writes) == 1
+    assert load("acme").last_activity_at == parse_time("2026-01-10T08:00:00Z")
+    # and a login after the window writes again
+    later = load_event("user_logged_in")
+    later["time"] = "2026-01-10T09:05:00Z"
+    wiring.runner.invoke(FN, later)
+    assert load("acme").last_activity_at == parse_time("2026-01-10T09:05:00Z")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pynamodb.exceptions import PutError, UpdateError
@@ -14,7 +14,7 @@ from sundown.observability import count, logger
 from sundown.policy import new_cycle, next_action_at
 from sundown.runtime import runtime
 
-ActivityOutcome = Literal["reactivated", "recorded", "already_recorded"]
+ActivityOutcome = Literal["reactivated", "recorded", "already_recorded", "coalesced"]
 CreateOutcome = Literal["created", "already_exists"]
 
 LIVE_STATUSES = ("active", "warned", "suspended")
@@ -56,13 +56,52 @@ def create_account(event: events.AccountCreated) -> CreateOutcome:
     return "created"
 
 
+class RecentActivity:
+    """Activity this execution environment recorded lately, so that a burst of logins costs one write.
+
+    Safe because nothing can be due within the window (settings check that it is shorter than the
+    quiet time before the first warning); the recorded time is at most one window older than the
+    latest login. Keyed by event time, never the wall clock, so replays behave the same.
+    """
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self.recorded: dict[str, datetime] = {}
+
+    def covers(self, account_id: str, at: datetime, window: timedelta) -> bool:
+        last = self.recorded.get(account_id)
+        return last is not None and last <= at < last + window
+
+    def remember(self, account_id: str, at: datetime) -> None:
+        if len(self.recorded) >= self.limit:
+            self.recorded.clear()  # bounded memory; the next logins simply write again
+        self.recorded[account_id] = max(at, self.recorded.get(account_id, at))
+
+    def clear(self) -> None:
+        self.recorded.clear()
+
+
+recent_activity = RecentActivity()
+
+
 def record_activity(account_id: str, at: datetime, *, event_id: str | None = None) -> ActivityOutcome:
     """Any user's login or activity at ``at`` restarts the Free idle cycle from ``at``.
 
     The common case, a Free account, is a single conditional UpdateItem with no read before it.
     It bumps the version, so a sweep that read the account earlier fails its own conditional write
-    and decides again: a login racing a sweep is never lost.
+    and decides again: a login racing a sweep is never lost. Repeated logins inside the coalescing
+    window after a recorded one cost nothing.
     """
+    rt = runtime()
+    window = timedelta(minutes=rt.settings.activity_coalesce_minutes)
+    if recent_activity.covers(account_id, at, window):
+        return "coalesced"
+    outcome = _record_activity(account_id, at, event_id)
+    recent_activity.remember(account_id, at)
+    return outcome
+
+
+def _record_activity(account_id: str, at: datetime, event_id: str | None) -> ActivityOutcome:
     rt = runtime()
     cycle = new_cycle(at, rt.policy)
     fresh = AccountModel(account_id, version=0)  # version=0: increment it, don't reset it

@@ -26,11 +26,13 @@ def runtime() -> Runtime:
 
 def reset() -> None:
     """Re-read the environment on next use (tests, and local runs that switch stacks)."""
+    from sundown.accounts import recent_activity
     from sundown.aws import reset_clients
     from sundown.billing import _idempotent_apply
     from sundown.storage import key_names
 
     models.unbind()
+    recent_activity.clear()
     audit.bind(None, "us-east-1")
     get_settings.cache_clear()
     _idempotent_apply.cache_clear()

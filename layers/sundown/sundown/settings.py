@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     network_ids_table: str | None = None
     documents_bucket: str | None = None
 
+    # Logins inside this window after a recorded one cost no write (per execution environment).
+    activity_coalesce_minutes: int = Field(default=60, ge=0)
+
     # Operator safety (issue 5).
     dry_run: bool = False  # the scheduled sweep logs its plan and changes nothing
     destruction_paused: bool = False  # kill switch: no suspension, no purge; warnings go on
@@ -62,6 +65,12 @@ class Settings(BaseSettings):
         if max(days) >= self.idle_days:
             raise ValueError(
                 f"WARNING_DAYS must fall inside the idle period: {max(days)} >= IDLE_DAYS {self.idle_days}"
+            )
+        quiet = (self.idle_days - max(days)) * 24 * 60
+        if self.activity_coalesce_minutes >= quiet:
+            raise ValueError(
+                f"ACTIVITY_COALESCE_MINUTES ({self.activity_coalesce_minutes}) must be shorter than the time from "
+                f"the last activity to the first warning ({quiet} minutes), or a skipped login could miss a warning"
             )
         # Stored largest first: stage order is the order the owner receives them.
         object.__setattr__(self, "warning_days", tuple(sorted(days, reverse=True)))
