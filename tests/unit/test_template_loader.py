@@ -237,6 +237,7 @@ def test_functions_expose_code_handler_and_events(stack: LocalStack) -> None:
         "AccountEventsQueue": "AccountEventsFunction",
         "BillingEventsQueue": "BillingEventsFunction",
         "PurgeQueue": "PurgeWorkerFunction",
+        "SweepPagesQueue": "SweepFunction",
     }
 
 

@@ -7,7 +7,7 @@ that name the field.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -192,3 +192,12 @@ class PreviewQuery(_Model):
     """``GET /lifecycle/preview?at=<ISO time>``."""
 
     at: UtcTime
+
+
+class SweepContinuation(_Model):
+    """A page of a sweep fanned out on the sweep queue."""
+
+    time: UtcTime
+    shard: Annotated[str, StringConstraints(pattern=r"^[0-9]{2}$")]
+    cursor: dict[str, Any] | None = None
+    purge_budget: Annotated[int, Field(ge=0)]

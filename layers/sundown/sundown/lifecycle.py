@@ -6,14 +6,17 @@ read. A login that lands in between bumps the version; the write fails and the s
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sundown import audit, holds, notifications, purge
+from sundown import audit, holds, notifications, purge, storage
 from sundown.billing import settle_plan
 from sundown.clock import iso
+from sundown.events import SweepContinuation
 from sundown.models import (
     AccountModel,
     VersionConflict,
@@ -88,12 +91,50 @@ class Breaker:
 
 
 def run_sweep(now: datetime, *, dry_run: bool | None = None) -> SweepReport:
+    """The scheduled sweep: the first page of every shard of the due index.
+
+    No invocation does more than ``SWEEP_PAGE_SIZE`` accounts per shard: when a shard has more due, the
+    rest is fanned out as a continuation message on the sweep queue, one page per invocation, each
+    page starting where the last one stopped, so no account is skipped or done twice. Each shard chain
+    carries its share of the purge budget, so the breaker caps the whole sweep, not each page.
+    """
+    settings = runtime().settings
+    report = SweepReport(now=now)
+    shards = due_shards(settings.due_index_shards)
+    base, extra = divmod(settings.max_purges_per_sweep, len(shards))
+    # The shards that get the remainder rotate with the sweep's hour, so no shard waits forever.
+    offset = int(now.timestamp() // 3600) % len(shards)
+    for index, shard in enumerate(shards):
+        budget = base + ((index - offset) % len(shards) < extra)
+        task = SweepTask(time=now, shard=shard, cursor=None, purge_budget=budget)
+        report.steps += sweep_page(task, dry_run=dry_run).steps
+    return report
+
+
+@dataclass(frozen=True)
+class SweepTask:
+    """One page of one shard of one sweep: what a continuation message carries."""
+
+    time: datetime
+    shard: str
+    cursor: dict[str, Any] | None
+    purge_budget: int
+
+
+def sweep_page(task: SweepTask, *, dry_run: bool | None = None) -> SweepReport:
     settings = runtime().settings
     dry_run = settings.dry_run if dry_run is None else dry_run
+    now = task.time
     report = SweepReport(now=now)
-    breaker = Breaker(settings.max_purges_per_sweep)
+    breaker = Breaker(task.purge_budget)
     failures: list[str] = []
-    for account in due_accounts(now):
+    page = AccountModel.due_index.query(
+        task.shard,
+        AccountModel.next_action_at <= now,
+        limit=settings.sweep_page_size,
+        last_evaluated_key=task.cursor,
+    )
+    for account in page:
         if dry_run:
             planned = plan(account, now, breaker)
             logger.info("dry run: would act", extra=planned.as_dict())
@@ -109,20 +150,50 @@ def run_sweep(now: datetime, *, dry_run: bool | None = None) -> SweepReport:
             logger.exception(
                 "sweep step failed", extra={"account_id": account.account_id, "error": str(error)}
             )
+    if page.last_evaluated_key is not None and len(report.steps) + len(failures) >= settings.sweep_page_size:
+        _continue(SweepTask(now, task.shard, page.last_evaluated_key, task.purge_budget - breaker.started))
     if breaker.deferred:
         count("PurgesDeferred", breaker.deferred)
         logger.warning(
             "blast-radius breaker: purges deferred to the next sweep",
-            extra={"limit": breaker.limit, "deferred": breaker.deferred},
+            extra={"limit": breaker.limit, "deferred": breaker.deferred, "shard": task.shard},
         )
     logger.info(
-        "sweep finished",
-        extra={"now": now.isoformat(), "totals": report.totals, "failed": len(failures), "dry_run": dry_run},
+        "sweep page finished",
+        extra={
+            "now": now.isoformat(),
+            "shard": task.shard,
+            "totals": report.totals,
+            "failed": len(failures),
+            "dry_run": dry_run,
+        },
     )
     if failures:
-        # Every step is idempotent, so the scheduler's retry simply finishes these.
+        # Every step is idempotent, so a retry of this page simply finishes these.
         raise SweepIncomplete(f"{len(failures)} accounts failed and will be retried: {failures[:10]}")
     return report
+
+
+def continue_sweep(message: SweepContinuation) -> dict[str, int]:
+    """A continuation message from the sweep queue: one more page of one shard."""
+    task = SweepTask(message.time, message.shard, message.cursor, message.purge_budget)
+    return sweep_page(task).totals
+
+
+def _continue(task: SweepTask) -> None:
+    queue = runtime().settings.sweep_queue_url
+    if not queue:
+        # No queue (a local run): carry on in this process, one page at a time.
+        sweep_page(task)
+        return
+    body = {
+        "time": iso(task.time),
+        "shard": task.shard,
+        "cursor": task.cursor,
+        "purge_budget": task.purge_budget,
+    }
+    storage.send_message(queue, json.dumps(body))
+    count("SweepPagesFannedOut")
 
 
 def preview(at: datetime) -> list[dict[str, object]]:
@@ -197,7 +268,7 @@ def plan(account: AccountModel, now: datetime, breaker: Breaker) -> Plan:
                 return Plan(
                     aid, "paused", "purge due, but destructive steps are paused (kill switch)", decision
                 )
-            if breaker.started + breaker.deferred >= breaker.limit:
+            if breaker.started >= breaker.limit:
                 breaker.deferred += 1
                 return Plan(
                     aid, "deferred", f"blast-radius breaker: {breaker.limit} purges already start this sweep"

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_purges_per_sweep: int = Field(default=100, ge=0)  # blast-radius breaker
     pause_recheck_minutes: int = Field(default=60, ge=1)  # how far a paused deadline moves
 
+    # The sweep's bound: accounts per shard per invocation; more is fanned out on the sweep queue.
+    sweep_page_size: int = Field(default=250, ge=1, le=10_000)
+    sweep_queue_url: str | None = None
+
     # The due index is sharded so that no single partition takes every sweep read.
     due_index_shards: int = Field(default=4, ge=1, le=64)
 
