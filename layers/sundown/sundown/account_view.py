@@ -42,7 +42,8 @@ def account_view(account: AccountModel, now: datetime) -> dict[str, Any]:
         "suspend_at": iso(account.suspend_at),
         "delete_at": iso(account.delete_at),
         "warnings_sent": [
-            {"days_before": int(w.days), "sent_at": iso(w.sent_at)} for w in account.warnings or []
+            {"days_before": int(w.days), "sent_at": iso(w.sent_at), "confirmed": bool(w.confirmed)}
+            for w in account.warnings or []
         ],
         "hold": None
         if account.hold is None

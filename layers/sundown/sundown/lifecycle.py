@@ -245,6 +245,10 @@ def plan(account: AccountModel, now: datetime, breaker: Breaker) -> Plan:
         until = f" until {iso(account.hold.until)}" if account.hold.until else ""
         return Plan(aid, "held", f"legal hold{until}: {account.hold.reason}")
 
+    claim = account.warning_claim
+    if claim is not None and now - claim.claimed_at >= CLAIM_EXPIRY:
+        return Plan(aid, "settle_claim", f"the {claim.days}-day warning was claimed and never confirmed")
+
     decision = decide_free(account.cycle(), now, rt.policy)
     paused = rt.settings.destruction_paused
     match decision:
@@ -306,6 +310,16 @@ def _execute(account: AccountModel, planned: Plan, now: datetime, breaker: Break
             _save(account)
         case "paused":
             _move_deadline(account, planned.decision, now)
+        case "settle_claim":
+            # Whether SES took it is unknown: the stage counts as attempted, never as notice.
+            claim = account.warning_claim
+            account.warnings = [
+                *account.warnings,
+                WarningSent(days=claim.days, sent_at=claim.claimed_at, confirmed=False),
+            ]
+            account.warning_claim = None
+            account.schedule(now, shards)  # decide the rest at once, next sweep at the latest
+            _save(account)
         case "warn":
             return _warn(account, planned.decision, now)
         case "suspend":
@@ -348,7 +362,7 @@ def _move_deadline(account: AccountModel, decision: object, now: datetime) -> No
 def _warn(account: AccountModel, decision: Warn, now: datetime) -> Step:
     rt = runtime()
     claim = account.warning_claim
-    if claim is not None and now - claim.claimed_at < CLAIM_EXPIRY:
+    if claim is not None:
         return Step(account.account_id, "claimed_elsewhere", f"stage {claim.days} is being sent")
     # Claim the stage first: of two racing sweeps only one sends it.
     account.warning_claim = WarningClaim(days=decision.stage_days, claimed_at=now)

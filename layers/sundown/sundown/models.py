@@ -54,6 +54,9 @@ class OwnerIndex(GlobalSecondaryIndex["AccountModel"]):
 class WarningSent(MapAttribute):
     days = NumberAttribute()
     sent_at = UTCDateTimeAttribute()
+    # False when a sweep died between claiming and confirming the stage: it may or may not have gone out,
+    # and it is never sent again (at most once per cycle); it doesn't count as notice either.
+    confirmed = BooleanAttribute(default=True)
 
 
 class WarningClaim(MapAttribute):

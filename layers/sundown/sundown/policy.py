@@ -154,10 +154,20 @@ def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision
                 suspension_notice_at=now,
             )
             return Suspend(cycle=suspended, reason=f"idle since before {cycle.suspend_at.date()} and warned")
-        # Unreachable through decide_free's own warnings; kept so that a hand-edited record can't skip notice.
-        return Wait(
-            until=earliest or now, reason="the last warning went out less than the shortest notice ago"
-        )
+        if earliest is None:
+            # Every stage was attempted but none confirmed (a crash hid the outcome): suspension needs a
+            # warning known to have gone out, so the last stage goes again, and the deadline moves.
+            stage = min(policy.warning_days)
+            suspend_at = now + policy.shortest_notice
+            resent = IdleCycle(
+                status="warned",
+                suspend_at=suspend_at,
+                delete_at=suspend_at + policy.grace_period,
+                warned_stages=cycle.warned_stages,
+                last_warning_at=now,
+            )
+            return Warn(stage, resent, True, f"no warning confirmed sent; the {stage}-day warning goes again")
+        return Wait(until=earliest, reason="the last warning went out less than the shortest notice ago")
 
     return Wait(until=next_action_at(cycle, policy), reason="nothing due yet")
 
