@@ -196,23 +196,9 @@ def run_sam_build(template: Path, build_dir: Path, python_dir: Path) -> float:
 # --------------------------------------------------------------------------- the built template
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads short-form intrinsics (!Ref, !Sub ...) as their long form, in case a template keeps them."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
+# One CloudFormation YAML loader for the whole repo (short tags read as their long form); it needs only PyYAML.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
+from sundown_local.template import CfnYamlLoader as _CfnLoader  # noqa: E402
 
 
 def load_template(path: Path) -> dict[str, Any]:

@@ -60,24 +60,9 @@ class OfflinePolicyLoader(ManagedPolicyLoader):
         }
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Loads CloudFormation YAML, short tags included (just enough for the translator)."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else ("Condition" if suffix == "Condition" else f"Fn::{suffix}")
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if name == "Fn::GetAtt":
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
+# One CloudFormation YAML loader for the whole repo (short tags read as their long form).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "local"))
+from sundown_local.template import CfnYamlLoader as _CfnLoader  # noqa: E402
 
 
 def _stub_local_artifacts(template: dict[str, Any]) -> dict[str, Any]:
