@@ -360,7 +360,6 @@ def _move_deadline(account: AccountModel, decision: object, now: datetime) -> No
 
 
 def _warn(account: AccountModel, decision: Warn, now: datetime) -> Step:
-    rt = runtime()
     claim = account.warning_claim
     if claim is not None:
         return Step(account.account_id, "claimed_elsewhere", f"stage {claim.days} is being sent")
@@ -372,17 +371,11 @@ def _warn(account: AccountModel, decision: Warn, now: datetime) -> Step:
     email = notifications.warning(
         account.owner_email or "", account.account_id, decision.stage_days, cycle.suspend_at, cycle.delete_at
     )
-    try:
-        notifications.send(email, rt.settings.sender_email)
-    except notifications.EmailNotSent as error:
-        count("WarningFailed")
-        logger.error(
-            "warning not sent; a later sweep retries it",
-            extra={"account_id": account.account_id, "error": str(error)},
-        )
+    failure = _send(email, account, "WarningFailed")
+    if failure is not None:
         account.warning_claim = None
         _save_quietly(account)
-        return Step(account.account_id, "warning_failed", str(error), stage_days=decision.stage_days)
+        return Step(account.account_id, "warning_failed", failure, stage_days=decision.stage_days)
 
     _confirm(account, lambda a: _confirm_warning(a, decision, now))
     count(f"WarningSent{decision.stage_days}d")
@@ -425,15 +418,9 @@ def _notify_suspension(account: AccountModel, decision: NotifySuspension, now: d
     rt = runtime()
     cycle = decision.cycle
     email = notifications.suspension_notice(account.owner_email or "", account.account_id, cycle.delete_at)
-    try:
-        notifications.send(email, rt.settings.sender_email)
-    except notifications.EmailNotSent as error:
-        count("SuspensionNoticeFailed")
-        logger.error(
-            "suspension notice not sent; a later sweep retries it",
-            extra={"account_id": account.account_id, "error": str(error)},
-        )
-        return Step(account.account_id, "suspension_notice_failed", str(error))
+    failure = _send(email, account, "SuspensionNoticeFailed")
+    if failure is not None:
+        return Step(account.account_id, "suspension_notice_failed", failure)
 
     def confirm(a: AccountModel) -> bool:
         if a.status != "suspended" or a.suspension_notice_at is not None:
@@ -450,6 +437,20 @@ def _notify_suspension(account: AccountModel, decision: NotifySuspension, now: d
         suspend_at=cycle.suspended_at,
         delete_at=cycle.delete_at,
     )
+
+
+def _send(email: notifications.Email, account: AccountModel, failure_metric: str) -> str | None:
+    """Send through SES; on failure, count and log it and return why (the step stays due for a later sweep)."""
+    try:
+        notifications.send(email, runtime().settings.sender_email)
+    except notifications.EmailNotSent as error:
+        count(failure_metric)
+        logger.error(
+            f"{email.kind} email not sent; a later sweep retries it",
+            extra={"account_id": account.account_id, "error": str(error)},
+        )
+        return str(error)
+    return None
 
 
 def _confirm(account: AccountModel, apply: Callable[[AccountModel], bool]) -> None:
