@@ -162,6 +162,8 @@ def _free(account: AccountModel, out: Explanation) -> None:
     out.next_dates.append(("delete_at", _when(cycle.delete_at)))
     out.next_dates.append(("next action (policy)", _when(rules.next_action_at(cycle, policy))))
     out.sweep = _decision(rules.decide_free(cycle, out.at, policy), cycle)
+    if account.hold is not None and account.hold.active(out.at):
+        out.sweep = f"nothing: the account is on legal hold (otherwise it would {out.sweep})"
     settings = runtime().settings
     if getattr(settings, "dry_run", False) or getattr(settings, "destruction_paused", False):
         out.sweep += " (but DRY_RUN / DESTRUCTION_PAUSED is set: the sweep holds back)"
