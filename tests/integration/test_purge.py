@@ -726,11 +726,11 @@ def test_a_lost_purge_request_is_dispatched_again_by_the_sweep_watchdog(wiring, 
     real_send = sundown.storage.send_message
     refused = []
 
-    def send_once_refused(queue_url: str, body: str) -> None:
+    def send_once_refused(queue_url: str, body: str, delay_seconds: int = 0) -> None:
         if not refused:
             refused.append(body)
             raise service_unavailable("SendMessage")
-        real_send(queue_url, body)
+        real_send(queue_url, body, delay_seconds=delay_seconds)
 
     monkeypatch.setattr(sundown.storage, "send_message", send_once_refused)
     # when the sweep at the end of the grace period starts the purge (and reports its failure)

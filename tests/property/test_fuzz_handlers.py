@@ -138,7 +138,14 @@ def test_direct_invocations_with_wrong_envelopes_are_rejected(stack, function):
         response = stack.runner.invoke(function, event)
         assert response["outcome"] in (
             *("rejected", "invalid_event", "unknown_account", "login_refused"),
-            *("created", "already_exists", "reactivated", "recorded", "already_recorded"),  # still valid
+            *(
+                "created",
+                "already_exists",
+                "reactivated",
+                "recorded",
+                "already_recorded",
+                "coalesced",
+            ),  # still valid
             *("applied", "duplicate", "stale", "refused", "deleted", "already_deleted"),
         )
 
