@@ -68,7 +68,7 @@ class Wiring:
             progressed = False
             for queue_id, function_id in self._subscriptions().items():
                 url = self.stack.queue_urls[queue_id]
-                batch_size = self._batch_size(function_id, queue_id)
+                batch_size = self._batch_size(function_id)
                 messages = sqs.receive_message(
                     QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), AttributeNames=["All"]
                 ).get("Messages", [])
@@ -149,7 +149,7 @@ class Wiring:
             self._sqs_sources = self.stack.sqs_subscriptions()
         return self._sqs_sources
 
-    def _batch_size(self, function_id: str, queue_id: str) -> int:
+    def _batch_size(self, function_id: str) -> int:
         for source in self._functions()[function_id]["events"].values():
             if source.get("Type") == "SQS":
                 return int(source.get("Properties", {}).get("BatchSize", 10))

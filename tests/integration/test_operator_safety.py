@@ -216,3 +216,24 @@ def test_kill_switch_also_pauses_a_purge_already_under_way(wiring, monkeypatch):
         QueueUrl=wiring.stack.queue_urls["PurgeQueue"], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
     )["Attributes"]
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+@pytest.mark.parametrize("wiring", [{"MaxPurgesPerSweep": "1"}], indirect=True)
+def test_a_purge_re_decided_after_a_race_uses_the_breaker_budget_once(wiring):
+    from sundown.lifecycle import Breaker, advance, plan
+
+    _suspended(wiring, "r1")
+    at = CREATED + timedelta(days=37, hours=1)
+    breaker = Breaker(limit=1)
+    # planning is free of side effects: deciding twice spends no budget
+    assert plan(load("r1"), at, breaker).action == "purge"
+    assert plan(load("r1"), at, breaker).action == "purge"
+    assert breaker.started == 0
+    # given a stale read, when a write lands first (the purge start then fails its condition)
+    stale = load("r1")
+    fresh = load("r1")
+    fresh.save()  # bumps the version
+    step = advance(stale, at, breaker)
+    # then the re-decided purge started, and counted once against the budget of one
+    assert step.action == "purge_started"
+    assert breaker.started == 1 and breaker.deferred == 0

@@ -89,12 +89,6 @@ ProductEvent = Annotated[
 ]
 
 
-class ProductEventEnvelope(BaseModel):
-    """Wrapper so that one parse picks the right model by ``detail-type``."""
-
-    event: ProductEvent
-
-
 # --- Stripe, through its EventBridge integration ------------------------------------------------
 
 

@@ -89,6 +89,13 @@ class Breaker:
     started: int = 0
     deferred: int = 0
 
+    def count(self, action: str) -> None:
+        """Tally a plan that was carried out (or, in a dry run or a preview, would be)."""
+        if action == "purge":
+            self.started += 1
+        elif action == "deferred":
+            self.deferred += 1
+
 
 def run_sweep(now: datetime, *, dry_run: bool | None = None) -> SweepReport:
     """The scheduled sweep: the first page of every shard of the due index.
@@ -137,6 +144,7 @@ def sweep_page(task: SweepTask, *, dry_run: bool | None = None) -> SweepReport:
     for account in page:
         if dry_run:
             planned = plan(account, now, breaker)
+            breaker.count(planned.action)
             logger.info("dry run: would act", extra=planned.as_dict())
             report.steps.append(
                 Step(planned.account_id, planned.action, planned.reason, stage_days=planned.stage_days)
@@ -199,7 +207,11 @@ def _continue(task: SweepTask) -> None:
 def preview(at: datetime) -> list[dict[str, object]]:
     """What a sweep at ``at`` would do (warn, suspend, roll back, purge) and why. Reads only."""
     breaker = Breaker(runtime().settings.max_purges_per_sweep)
-    return [plan(account, at, breaker).as_dict() for account in due_accounts(at)]
+    plans = []
+    for account in due_accounts(at):
+        plans.append(plan(account, at, breaker))
+        breaker.count(plans[-1].action)
+    return [p.as_dict() for p in plans]
 
 
 def due_accounts(now: datetime) -> Iterator[AccountModel]:
@@ -216,13 +228,17 @@ def advance(account: AccountModel, now: datetime, breaker: Breaker | None = None
     """
     breaker = breaker or Breaker(runtime().settings.max_purges_per_sweep)
     for _ in range(5):
+        planned = plan(account, now, breaker)
         try:
-            return _execute(account, plan(account, now, breaker), now, breaker)
+            step = _execute(account, planned, now, breaker)
         except VersionConflict:
             reloaded = load(account.account_id)
             if reloaded is None:
                 return Step(account.account_id, "gone")
             account = reloaded
+            continue
+        breaker.count(planned.action)  # only what was carried out: a re-decided plan is not counted twice
+        return step
     raise RuntimeError(f"account {account.account_id!r} kept changing during the sweep; next sweep retries")
 
 
@@ -273,11 +289,9 @@ def plan(account: AccountModel, now: datetime, breaker: Breaker) -> Plan:
                     aid, "paused", "purge due, but destructive steps are paused (kill switch)", decision
                 )
             if breaker.started >= breaker.limit:
-                breaker.deferred += 1
                 return Plan(
                     aid, "deferred", f"blast-radius breaker: {breaker.limit} purges already start this sweep"
                 )
-            breaker.started += 1
             # Still idle (a login makes it active), still Free, not on hold (both checked above): no way back.
             return Plan(aid, "purge", decision.reason, decision, delete_at=account.delete_at)
         case Wait():
@@ -294,20 +308,20 @@ def _execute(account: AccountModel, planned: Plan, now: datetime, breaker: Break
             return Step(aid, planned.action, planned.reason)
         case "unschedule":
             account.schedule(None, shards)
-            _save(account)
+            save_versioned(account)
         case "redispatch_purge":
             purge.redispatch(account, now)  # the watchdog
         case "release_hold":
             holds.release(account, account.hold.until or now)  # deadlines count from the moment it expired
-            _save(account)
+            save_versioned(account)
             audit.record(aid, "hold_expired", now)
         case "reschedule" | "roll_back":
             settle_plan(account, now)
-            _save(account)
+            save_versioned(account)
         case "held":
             # Nothing destructive while held; look again when the hold ends (or when it is lifted).
             account.schedule(account.hold.until if account.hold else None, shards)
-            _save(account)
+            save_versioned(account)
         case "paused":
             _move_deadline(account, planned.decision, now)
         case "settle_claim":
@@ -319,7 +333,7 @@ def _execute(account: AccountModel, planned: Plan, now: datetime, breaker: Break
             ]
             account.warning_claim = None
             account.schedule(now, shards)  # decide the rest at once, next sweep at the latest
-            _save(account)
+            save_versioned(account)
         case "warn":
             return _warn(account, planned.decision, now)
         case "suspend":
@@ -331,7 +345,7 @@ def _execute(account: AccountModel, planned: Plan, now: datetime, breaker: Break
             return Step(aid, "purge_started", planned.reason, delete_at=account.delete_at)
         case "wait":
             account.schedule(planned.decision.until, shards)
-            _save(account)
+            save_versioned(account)
     return Step(aid, _DONE.get(planned.action, planned.action), planned.reason)
 
 
@@ -354,7 +368,7 @@ def _move_deadline(account: AccountModel, decision: object, now: datetime) -> No
         moved = replace(cycle, delete_at=later)
     account.apply_cycle(moved)
     account.schedule(later, rt.settings.due_index_shards)
-    _save(account)
+    save_versioned(account)
     count("DestructionPaused")
     logger.warning("destructive step paused by the kill switch", extra={"account_id": account.account_id})
 
@@ -365,7 +379,7 @@ def _warn(account: AccountModel, decision: Warn, now: datetime) -> Step:
         return Step(account.account_id, "claimed_elsewhere", f"stage {claim.days} is being sent")
     # Claim the stage first: of two racing sweeps only one sends it.
     account.warning_claim = WarningClaim(days=decision.stage_days, claimed_at=now)
-    _save(account)
+    save_versioned(account)
 
     cycle = decision.cycle
     email = notifications.warning(
@@ -407,7 +421,7 @@ def _suspend(account: AccountModel, decision: Suspend, now: datetime) -> Step:
     unnotified = replace(decision.cycle, suspension_notice_at=None)
     account.apply_cycle(unnotified)
     account.schedule(next_action_at(unnotified, runtime().policy), runtime().settings.due_index_shards)
-    _save(account)
+    save_versioned(account)
     count("Suspended")
     audit.record(account.account_id, "suspended", now)
     step = _notify_suspension(account, NotifySuspension(cycle=decision.cycle, reason=decision.reason), now)
@@ -459,7 +473,7 @@ def _confirm(account: AccountModel, apply: Callable[[AccountModel], bool]) -> No
         if not apply(account):
             return
         try:
-            _save(account)
+            save_versioned(account)
             return
         except VersionConflict:
             reloaded = load(account.account_id)
@@ -469,12 +483,9 @@ def _confirm(account: AccountModel, apply: Callable[[AccountModel], bool]) -> No
     raise RuntimeError(f"could not record the email sent to account {account.account_id!r}")
 
 
-_save = save_versioned
-
-
 def _save_quietly(account: AccountModel) -> None:
     """Release a claim; losing that race is fine (whoever won wrote a newer state)."""
     try:
-        _save(account)
+        save_versioned(account)
     except VersionConflict:
         logger.info("claim release raced with another write", extra={"account_id": account.account_id})
