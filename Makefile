@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 SAM_VENV := .venv-sam
 SAM_STAMP := $(SAM_VENV)/.installed
 
-.PHONY: help venv lint format validate checkov build test unit property bench demo clean
+.PHONY: help venv lint format validate checkov build sam-local test unit property bench demo clean
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,7 +50,10 @@ build: $(SAM_STAMP) ## sam build (arm64 layer) into .aws-sam/build, then import 
 	@test -n "$(PYTHON312)" || { echo "error: Python 3.12 not found (see scripts/find-python312)"; exit 1; }
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/python scripts/build_and_smoke.py --python "$(PYTHON312)"
 
-test: venv lint validate checkov build ## Everything CI runs: lint, template validation, sam build + smoke, unit + integration + e2e tests
+sam-local: venv build ## sam local invoke --env-vars env.json against sundown local, minus Docker: SAM's own env resolution, the built handlers
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/python scripts/sam_local_invoke.py --python "$(PYTHON312)" --sundown $(VENV)/bin/sundown
+
+test: venv lint validate checkov build sam-local ## Everything CI runs: lint, template validation, sam build + smoke, sam local env check, unit + integration + e2e tests
 	$(PY) -m pytest -q -n auto --dist loadscope
 
 unit: venv ## Unit tests only (no AWS)

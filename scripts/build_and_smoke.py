@@ -68,19 +68,31 @@ WHEEL_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 RUNTIME_PROVIDED = "boto3"
 IMPORT_TIMEOUT_S = 120
 
-# Runs inside the fresh interpreter: Lambda's sys.path, then what awslambdaric does with _HANDLER.
+# Runs inside the fresh interpreter: Lambda's sys.path, then what awslambdaric does with _HANDLER (and,
+# given an event, the invocation itself, with a context carrying what the runtime's does).
 IMPORT_PROBE = r"""
-import importlib, json, sys, time, traceback
+import importlib, json, os, sys, time, traceback, types
 cfg = json.loads(sys.argv[1])
 stdlib = [p for p in sys.path if p]
 sys.path[:] = cfg["front"] + stdlib + cfg["back"]
 module_name, _, attr = cfg["handler"].rpartition(".")
 t0 = time.perf_counter()
+response = None
 try:
     module = importlib.import_module(module_name.replace("/", "."))
     handler = getattr(module, attr)
     if not callable(handler):
         raise TypeError(f"{cfg['handler']} is not callable")
+    if "event" in cfg:
+        name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        context = types.SimpleNamespace(
+            function_name=name, function_version="$LATEST", aws_request_id="local-invoke",
+            invoked_function_arn=f"arn:aws:lambda:{os.environ['AWS_REGION']}:123456789012:function:{name}",
+            memory_limit_in_mb=int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]),
+            log_group_name=os.environ["AWS_LAMBDA_LOG_GROUP_NAME"], log_stream_name="local",
+            get_remaining_time_in_millis=lambda: 60_000,
+        )
+        response = handler(cfg["event"], context)
 except BaseException as exc:
     traceback.print_exc()
     print("SMOKE-RESULT " + json.dumps({"ok": False, "error": f"{type(exc).__name__}: {exc}",
@@ -93,7 +105,7 @@ for m in list(sys.modules.values()):
         if f.startswith(root):
             roots[label] = roots.get(label, 0) + 1
 print("SMOKE-RESULT " + json.dumps({"ok": True, "seconds": round(time.perf_counter() - t0, 2),
-      "modules": len(sys.modules), "from": roots}))
+      "modules": len(sys.modules), "from": roots, "response": response}, default=str))
 """
 
 
@@ -643,6 +655,44 @@ def host_wheels(layer: Layer, compiled: list[Dist], python: Path, wheel_cache: P
     return dirs
 
 
+def loadable_layers(
+    layers: dict[str, Layer], python: Path, work: Path
+) -> tuple[dict[str, list[Path]], dict[str, Layer], list[str], list[str]]:
+    """What this host's python3.12 can import of each built layer: the layer itself, or a view of it with
+    its compiled distributions swapped for this host's wheels (arm64 layer on an x86_64 host).
+
+    Returns (sys.path dirs per layer, the layer or its view per layer, summary lines, failures); the
+    failures are architecture problems of the built layer itself.
+    """
+    host_arch = MACHINE_ALIASES.get(platform.machine().lower(), platform.machine())
+    dirs_for: dict[str, list[Path]] = {}
+    views: dict[str, Layer] = dict(layers)
+    summary: list[str] = []
+    failures: list[str] = []
+    for lid, layer in layers.items():
+        compiled, problems = check_architecture(layer)
+        size_mb = sum(p.stat().st_size for p in layer.root.rglob("*") if p.is_file()) / 2**20
+        names = ", ".join(f"{d.name} {d.version} [{'/'.join(sorted(set(d.tags)))}]" for d in compiled)
+        summary.append(
+            f"{lid} built for {layer.architecture} ({size_mb:.0f} MB unzipped; compiled: {names or 'none'})"
+        )
+        failures += [f"{lid}: {p}" for p in problems]
+        if layer.architecture == host_arch and sys.platform == "linux":
+            dirs_for[lid] = layer.python_dirs
+        else:
+            added = host_wheels(layer, compiled, python, work / "wheels")
+            swapped = layer_view(layer, work / lid, drop=compiled, add=added)
+            dirs_for[lid] = swapped.python_dirs
+            views[lid] = swapped
+            summary.append(
+                f"  this host is {host_arch}: handlers import a view of the built {lid} with "
+                f"{', '.join(d.name for d in compiled) or 'nothing'} swapped for {host_arch} wheels "
+                f"of the same versions; the {layer.architecture} binaries are checked by ELF header "
+                f"and wheel tag instead"
+            )
+    return dirs_for, views, summary, failures
+
+
 # --------------------------------------------------------------------------- the runtime's own packages
 
 
@@ -682,6 +732,7 @@ class ImportResult:
     seconds: float = 0.0
     sources: dict[str, int] = field(default_factory=dict)
     output: str = ""
+    response: Any = None
 
 
 def smoke_import(
@@ -693,11 +744,13 @@ def smoke_import(
     env: dict[str, str],
     label: str = "",
     pycache: Path | None = None,
+    event: Any = None,
 ) -> ImportResult:
-    """Import ``handler`` in a fresh ``python -I -S`` with Lambda's sys.path and the given environment."""
+    """Import ``handler`` in a fresh ``python -I -S`` with Lambda's sys.path and the given environment;
+    given an ``event``, invoke it too (the response is in the result)."""
     layer_dirs = list(layer_dirs)
     pycache = pycache or Path(tempfile.gettempdir()) / "sundown-smoke-pycache"
-    cfg = {
+    cfg: dict[str, Any] = {
         "handler": handler,
         "front": [str(code_dir), *map(str, layer_dirs)],
         "back": [str(runtime_dir)],
@@ -707,6 +760,8 @@ def smoke_import(
             "runtime": str(runtime_dir) + os.sep,
         },
     }
+    if event is not None:
+        cfg["event"] = event
     try:
         proc = subprocess.run(
             # -I: no PYTHON* variables, no user site; -S: no site-packages of any venv. Bytecode goes to
@@ -734,6 +789,7 @@ def smoke_import(
         seconds=data.get("seconds", 0.0),
         sources=data.get("from", {}),
         output=output,
+        response=data.get("response"),
     )
 
 
@@ -815,31 +871,9 @@ def main(argv: list[str] | None = None) -> int:
         if not functions:
             raise SmokeError(f"no zip functions in {build_dir / 'template.yaml'}")
 
-        host_arch = MACHINE_ALIASES.get(platform.machine().lower(), platform.machine())
-        layer_dirs_for: dict[str, list[Path]] = {}
-        views: dict[str, Layer] = dict(layers)  # what the handlers import: the layer, or its host-arch view
-        for lid, layer in layers.items():
-            compiled, problems = check_architecture(layer)
-            size_mb = sum(p.stat().st_size for p in layer.root.rglob("*") if p.is_file()) / 2**20
-            names = ", ".join(f"{d.name} {d.version} [{'/'.join(sorted(set(d.tags)))}]" for d in compiled)
-            summary.append(
-                f"{lid} built for {layer.architecture} ({size_mb:.0f} MB unzipped; "
-                f"compiled: {names or 'none'})"
-            )
-            failures += [f"{lid}: {p}" for p in problems]
-            if layer.architecture == host_arch and sys.platform == "linux":
-                layer_dirs_for[lid] = layer.python_dirs
-            else:
-                added = host_wheels(layer, compiled, python, work / "wheels")
-                swapped = layer_view(layer, work / lid, drop=compiled, add=added)
-                layer_dirs_for[lid] = swapped.python_dirs
-                views[lid] = swapped
-                summary.append(
-                    f"  this host is {host_arch}: handlers import a view of the built {lid} with "
-                    f"{', '.join(d.name for d in compiled) or 'nothing'} swapped for {host_arch} wheels "
-                    f"of the same versions; the {layer.architecture} binaries are checked by ELF header "
-                    f"and wheel tag instead"
-                )
+        layer_dirs_for, views, notes, problems = loadable_layers(layers, python, work)
+        summary += notes
+        failures += problems
 
         runtime_dir = runtime_packages(python, work / "lambda-runtime")
         summary.append(
@@ -885,13 +919,18 @@ def main(argv: list[str] | None = None) -> int:
     except SmokeError as exc:
         failures.append(str(exc))
 
-    print("\n==== build & smoke summary ====")
+    return report("build & smoke summary", summary, failures)
+
+
+def report(title: str, summary: list[str], failures: list[str]) -> int:
+    """Print the summary, then the failures; the exit status: 1 if any failed."""
+    print(f"\n==== {title} ====")
     for line in summary:
         print(line)
     if failures:
         print(f"\nFAILED ({len(failures)}):", file=sys.stderr)
-        for f in failures:
-            print(f"- {f}", file=sys.stderr)
+        for failure in failures:
+            print(f"- {failure}", file=sys.stderr)
         return 1
     print("OK")
     return 0

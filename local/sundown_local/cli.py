@@ -174,7 +174,8 @@ def local(
         except LocalStackUnavailable as error:
             err_console.print(f"[red]error:[/red] {error}")
             raise typer.Exit(1) from None
-    endpoint = f"http://{host}:{port}"
+    # Clients (the AWS CLI, `sundown invoke`) dial loopback when the server listens on every interface.
+    endpoint = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     try:
         print_local_stack(stack, endpoint)
         if ready_file is not None:
@@ -232,8 +233,8 @@ def print_local_stack(stack: Any, endpoint: str) -> None:
         f"sundown invoke AccountEventsFunction -e events/account_created.json{options}",
         f"sundown invoke SweepFunction -e events/sweep_schedule.json{options}",
         f"sundown explain acme --at 2026-01-20T00:00:00Z{options}",
-        "# or in SAM's Lambda containers (Docker): env.json holds each function's variables for this stack",
-        "# (SAM applies only the variables template.yaml declares; see `sundown env-json --help`)",
+        "# or in SAM's Lambda containers (Docker): env.json holds each function's variables for this stack;",
+        "# on Linux, start `sundown local --host 0.0.0.0` and add --add-host host.docker.internal:host-gateway",
         *(
             []
             if env_file == "env.json"
@@ -243,7 +244,9 @@ def print_local_stack(stack: Any, endpoint: str) -> None:
                 f" > {env_file}"
             ]
         ),
-        f"sam local invoke AccountEventsFunction -e events/account_created.json --env-vars {env_file}",
+        "sam build",
+        f"sam local invoke AccountEventsFunction -e events/account_created.json --env-vars {env_file}"
+        " --region us-east-1",
     ]
     console.print("\n[bold]Try:[/bold]")
     for line in examples:
@@ -435,17 +438,16 @@ def env_json_command(
 ) -> None:
     """Print `sam local invoke --env-vars` JSON: every function's variables resolved to the local stack.
 
-    SAM CLI applies only the variables template.yaml declares for a function: the table, bucket and
-    queue names always take effect, AWS_ENDPOINT_URL only once the template declares it (an empty
-    value there is harmless in AWS: botocore treats it as unset). The AWS credentials and region SAM
-    gives the containers come from the shell that runs `sam`.
+    SAM CLI applies only the variables template.yaml declares for a function, so that is all this
+    prints: the table, bucket and queue names, and AWS_ENDPOINT_URL (declared empty in the template,
+    which botocore treats as unset in AWS). The credentials and region SAM gives the containers come
+    from the shell that runs `sam`: pass `--region us-east-1`; any credentials do.
     """
     from sundown_local.server import env_json
 
     if not sys.stdout.isatty():
         err_console.print(
-            "[dim]note: SAM applies only variables template.yaml declares; run sam with "
-            "AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1[/dim]"
+            "[dim]note: run sam with --region us-east-1 (the local stack's region); any credentials do[/dim]"
         )
     sys.stdout.write(
         json.dumps(env_json(endpoint_for_containers, stack_name), indent=2, sort_keys=True) + "\n"

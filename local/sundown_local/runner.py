@@ -56,6 +56,10 @@ class FunctionRunner:
 
     def _enter_environment(self, logical_id: str) -> None:
         env = self.stack.function_environment(logical_id)
+        # The template declares AWS_ENDPOINT_URL empty (a hook for `sam local invoke`); this process is
+        # the local run, so its own endpoint (a moto server, or none under mock_aws) stands.
+        if not env.get("AWS_ENDPOINT_URL"):
+            env.pop("AWS_ENDPOINT_URL", None)
         env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
         env.setdefault("AWS_LAMBDA_FUNCTION_NAME", logical_id)
         env.update(self.extra_env)

@@ -139,16 +139,21 @@ def env_json(
     stack_name: str = DEFAULT_STACK_NAME,
     template_path: Path = TEMPLATE,
 ) -> dict[str, dict[str, str]]:
-    """`sam local invoke --env-vars` content: per function, its variables resolved to the local stack.
+    """`sam local invoke --env-vars` content: per function, the variables template.yaml declares for it,
+    resolved to the local stack, with the SDK's AWS_ENDPOINT_URL pointed at ``endpoint_for_containers``.
 
-    Queue URLs use the containers' endpoint too: moto finds a queue by the name in its URL, whatever
-    the host, and a container can't reach 127.0.0.1 of the host.
+    Only declared variables: SAM CLI silently ignores any other (credentials and region come from the
+    shell that runs `sam`). Queue URLs use the containers' endpoint too: moto finds a queue by the name
+    in its URL, whatever the host, and a container can't reach 127.0.0.1 of the host.
     """
     stack = attached_stack(endpoint_for_containers, stack_name, template_path)
-    return {
-        logical_id: dict(sorted(function_environment(stack, logical_id, endpoint_for_containers).items()))
-        for logical_id in sorted(stack.functions())
-    }
+    result = {}
+    for logical_id in sorted(stack.functions()):
+        declared = stack.function_environment(logical_id)
+        if "AWS_ENDPOINT_URL" in declared:
+            declared["AWS_ENDPOINT_URL"] = endpoint_for_containers
+        result[logical_id] = dict(sorted(declared.items()))
+    return result
 
 
 def resource_rows(stack: LocalStack) -> list[tuple[str, str, str]]:

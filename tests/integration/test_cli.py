@@ -195,6 +195,11 @@ def test_committed_env_json_matches_the_template(cli: CliRunner) -> None:
     assert env_json() == committed
     sweep = committed["SweepFunction"]
     assert sweep["AWS_ENDPOINT_URL"] == "http://host.docker.internal:4566"
+    # And each function's entry holds only variables the template declares for it, AWS_ENDPOINT_URL among
+    # them: SAM CLI silently drops any other, which would leave the container talking to AWS itself
+    described = attached_stack("http://host.docker.internal:4566", "sundown-local")
+    for function_id, variables in committed.items():
+        assert set(variables) == set(described.function_environment(function_id)), function_id
     assert (
         sweep["PURGE_QUEUE_URL"] == "http://host.docker.internal:4566/123456789012/sundown-local-PurgeQueue"
     )
