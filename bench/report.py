@@ -116,7 +116,9 @@ def markdown(
         "  on, as `Tracing: Active` has it), against fresh interpreters timing `import boto3` alone; one",
         "  warm-up of each (bytecode cached under a temporary `PYTHONPYCACHEPREFIX`), then "
         f"{run.COLD_REPEATS} runs of each,",
-        "  interleaved, medians compared. The note adds the first-use `sundown.runtime.runtime()`.",
+        "  interleaved, medians compared. The note gives the same import with `Tracing: Disabled`",
+        "  (`POWERTOOLS_TRACE_DISABLED=true`, so no X-Ray SDK), and the default's import plus the first-use",
+        "  `sundown.runtime.runtime()`.",
         "",
         "## The simulator",
         "",

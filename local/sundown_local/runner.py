@@ -60,7 +60,7 @@ class FunctionRunner:
         # the local run, so its own endpoint (a moto server, or none under mock_aws) stands.
         if not env.get("AWS_ENDPOINT_URL"):
             env.pop("AWS_ENDPOINT_URL", None)
-        env.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon here, whatever Tracing says
         env.setdefault("AWS_LAMBDA_FUNCTION_NAME", logical_id)
         env.update(self.extra_env)
         if env != self._active_env:

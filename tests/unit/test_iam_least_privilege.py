@@ -115,14 +115,14 @@ def _validate_template_module() -> ModuleType:
     return module
 
 
-def translate(path: Path) -> dict[str, Any]:
+def translate(path: Path, parameters: dict[str, str] | None = None) -> dict[str, Any]:
     """The SAM transform of ``path``, offline, exactly as scripts/validate_template.py runs it."""
     import yaml
     from samtranslator.translator.transform import transform
 
     vt = _validate_template_module()
     source = yaml.load(path.read_text(encoding="utf-8"), Loader=vt._CfnLoader)
-    return transform(vt._stub_local_artifacts(source), {}, vt.OfflinePolicyLoader())
+    return transform(vt._stub_local_artifacts(source), parameters or {}, vt.OfflinePolicyLoader())
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +221,21 @@ def test_managed_policies_are_only_the_aws_managed_basics(resources: dict[str, A
         managed = set(resources[f"{function_id}Role"]["Properties"].get("ManagedPolicyArns", []))
         expected = BASE_MANAGED_POLICIES | ({SQS_MANAGED_POLICY} if function_id in SQS_CONSUMERS else set())
         assert managed == expected, function_id
+
+
+def test_tracing_is_active_by_default_and_disabled_takes_the_xray_grant_away(
+    resources: dict[str, Any],
+) -> None:
+    # Given the template translated with its default Tracing (Active), and with Tracing=Disabled
+    disabled = translate(ROOT / "template.yaml", {"Tracing": "Disabled"})["Resources"]
+    xray = f"{MANAGED}AWSXrayWriteOnlyAccess"
+    for function_id in EXPECTED_GRANTS:
+        # Then by default each function is traced and may write to X-Ray
+        assert resources[function_id]["Properties"]["TracingConfig"] == {"Mode": {"Ref": "Tracing"}}
+        assert xray in resources[f"{function_id}Role"]["Properties"]["ManagedPolicyArns"]
+        # And disabled, it is neither traced nor allowed to write to X-Ray
+        assert "TracingConfig" not in disabled[function_id]["Properties"], function_id
+        assert xray not in disabled[f"{function_id}Role"]["Properties"]["ManagedPolicyArns"], function_id
 
 
 # ---------------------------------------------------------------- exactly what each function uses

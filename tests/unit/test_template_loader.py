@@ -197,6 +197,18 @@ def test_parameter_override_reaches_the_function_environment(template: dict) -> 
     assert resolved == {"IDLE": "45", "WARN": "21,7", "GRACE": "7"}
 
 
+@pytest.mark.parametrize(("tracing", "disabled"), [("Active", "false"), ("Disabled", "true")])
+def test_the_tracing_parameter_tells_every_function_whether_to_load_the_tracer(
+    template: dict, tracing: str, disabled: str
+) -> None:
+    # Given a stack with Tracing set one way or the other (described offline, nothing deployed)
+    stack = LocalStack(template, parameter_overrides={"Tracing": tracing}).attach("http://127.0.0.1:4566")
+    # Then every function reads POWERTOOLS_TRACE_DISABLED to match (sundown.observability skips the
+    # X-Ray SDK when it is "true")
+    for function_id in stack.functions():
+        assert stack.function_environment(function_id)["POWERTOOLS_TRACE_DISABLED"] == disabled
+
+
 def test_unknown_parameter_override_is_rejected(template: dict) -> None:
     with pytest.raises(KeyError, match="NoSuchParameter"):
         LocalStack(template, parameter_overrides={"NoSuchParameter": "1"})

@@ -3,14 +3,50 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+
+class UntracedTracer:
+    """Stands in for Powertools' Tracer when tracing is off (the template's ``Tracing: Disabled``).
+
+    Powertools' Tracer imports the X-Ray SDK even when disabled, a large part of a cold start; this
+    one keeps the same decorators and imports nothing.
+    """
+
+    def capture_lambda_handler(self, function: Callable[..., Any] | None = None, **_: Any) -> Any:
+        return function if function is not None else _unchanged
+
+    def capture_method(self, function: Callable[..., Any] | None = None, **_: Any) -> Any:
+        return function if function is not None else _unchanged
+
+
+def _unchanged(function: Callable[..., Any]) -> Callable[..., Any]:
+    return function
+
+
+_TRUTHY = frozenset({"1", "y", "yes", "t", "true", "on"})
+
+
+def make_tracer(disabled: bool) -> Tracer | UntracedTracer:
+    if disabled:
+        return UntracedTracer()
+    from aws_lambda_powertools import Tracer
+
+    return Tracer()
+
 
 # The template sets POWERTOOLS_*; the defaults keep metrics valid wherever the module is imported first.
 logger = Logger(service=os.getenv("POWERTOOLS_SERVICE_NAME", "sundown"))
 metrics = Metrics(namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Sundown"))
-tracer = Tracer()
+# Read as Powertools reads it (its strtobool); at import, since the decorators are applied at import.
+tracer = make_tracer(disabled=os.getenv("POWERTOOLS_TRACE_DISABLED", "false").lower() in _TRUTHY)
 
 
 def count(name: str, value: int = 1) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from sundown.settings import Settings
+if TYPE_CHECKING:
+    from sundown.settings import Settings
 
 # A Stripe subscription counts as paid in these states (SPEC).
 PAID_SUBSCRIPTION_STATUSES = frozenset({"active", "trialing", "past_due"})
