@@ -124,9 +124,10 @@ def _free(account: AccountModel, out: Explanation) -> None:
     out.why.append(f"free, idle clock started {_when(started)} ({source})")
     if account.last_activity_at is None:
         out.why.append("no user has logged in since creation")
-    sent = [f"{int(w.days)}-day on {_when(w.sent_at)}" for w in account.warnings or []]
-    if sent:
-        out.why.append(f"warnings sent this cycle: {', '.join(sent)}")
+    for kind, label in (("warning", "warnings"), ("reminder", "reminders before deletion")):
+        sent = [f"{int(w.days)}-day on {_when(w.sent_at)}" for w in account.warnings or [] if w.kind == kind]
+        if sent:
+            out.why.append(f"{label} sent this cycle: {', '.join(sent)}")
     if account.warning_claim is not None:
         claim = account.warning_claim
         out.why.append(
@@ -153,12 +154,13 @@ def _free(account: AccountModel, out: Explanation) -> None:
         out.why.append(
             f"suspended on {_when(cycle.suspended_at)}, {notice}, grace until {_when(cycle.delete_at)}"
         )
-    floor = min(cycle.warned_stages, default=None)
-    ahead = [d for d in policy.warning_days if floor is None or d < floor]
     if cycle.status != "suspended":
-        for days in ahead:
+        for days in rules.stages_ahead(policy.warning_days, cycle.warned_stages):
             out.next_dates.append((f"{days}-day warning", _when(policy.stage_due_at(cycle.suspend_at, days))))
         out.next_dates.append(("suspend_at", _when(cycle.suspend_at)))
+    elif cycle.suspension_notice_at is not None:
+        for days in rules.stages_ahead(policy.reminder_days, cycle.reminded_stages):
+            out.next_dates.append((f"{days}-day reminder", _when(policy.stage_due_at(cycle.delete_at, days))))
     out.next_dates.append(("delete_at", _when(cycle.delete_at)))
     out.next_dates.append(("next action (policy)", _when(rules.next_action_at(cycle, policy))))
     out.sweep = _decision(rules.decide_free(cycle, out.at, policy), cycle)
@@ -181,6 +183,11 @@ def _decision(decision: rules.FreeDecision, before: rules.IdleCycle) -> str:
                 f"send the {days}-day warning: suspension on {_when(cycle.suspend_at)}, "
                 f"deletion on {_when(cycle.delete_at)}{moved_text}"
             )
+        case rules.Remind(stage_days=days, cycle=cycle, deadline_moved=moved):
+            moved_text = (
+                f" (too late for the full notice: it moves from {_when(before.delete_at)})" if moved else ""
+            )
+            return f"send the {days}-day reminder: deletion on {_when(cycle.delete_at)}{moved_text}"
         case rules.Suspend(cycle=cycle):
             return f"suspend it and send the notice: deletion on {_when(cycle.delete_at)}"
         case rules.NotifySuspension(cycle=cycle):

@@ -3,7 +3,8 @@
 Each example is a fresh stack and a random history of account creations, logins and activity (some
 for unknown accounts), Stripe subscription events (duplicates, reordering, both period-end shapes),
 sweeps at random times (each drains the purge queue), and legal holds placed and lifted. After every
-step the invariants of issue 5 are checked.
+step the invariants of issue 5 are checked. Half the histories run with grace-period reminders on
+(GraceReminderDays "3,1"), the other half with the template's default (none).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ ACCOUNTS = ("t1", "t2", "t3")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 IDLE, NOTICE, GRACE = timedelta(days=30), timedelta(days=1), timedelta(days=7)
 COALESCE = timedelta(minutes=60)  # the template's ActivityCoalesceMinutes
+REMINDERS = {"GraceReminderDays": "3,1"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class World:
     stripe_sent: list[dict[str, Any]] = field(default_factory=list)
     seeded: dict[str, Any] = field(default_factory=dict)
     stages_this_cycle: dict[str, set[int]] = field(default_factory=dict)
+    reminders_this_cycle: dict[str, set[int]] = field(default_factory=dict)
     emails_seen: int = 0
 
 
@@ -159,15 +162,33 @@ def check(
             assert now_state.last_warning_at is not None and now_state.last_warning_at + NOTICE <= now
         if entered in ("purging", "deleted"):
             assert was.suspension_notice_at is not None and was.suspension_notice_at + GRACE <= now
+            #    ... and never sooner than the shortest notice after a reminder that may have gone out.
+            reminded = [w.sent_at for w in was.warnings or [] if w.kind == "reminder"]
+            assert all(at + NOTICE <= now for at in reminded), (
+                f"{account_id} purged too soon after a reminder"
+            )
         # 3. Each warning stage at most once per idle cycle.
+        #    Each reminder stage too, and only while the account is suspended with its notice sent.
         sent = world.stages_this_cycle.setdefault(account_id, set())
+        reminders = world.reminders_this_cycle.setdefault(account_id, set())
         if not now_state.warnings:
             sent.clear()
+            reminders.clear()
         for email in new_emails:
+            stage_of = (
+                int(email["body"].split("This is your ")[1].split("-day")[0])
+                if "This is your" in email["body"]
+                else 0
+            )
             if f"account {account_id} will be suspended" in email["subject"]:
-                stage = int(email["body"].split("This is your ")[1].split("-day")[0])
-                assert stage not in sent, f"{account_id}: the {stage}-day warning went out twice in one cycle"
-                sent.add(stage)
+                assert stage_of not in sent, (
+                    f"{account_id}: the {stage_of}-day warning went out twice in one cycle"
+                )
+                sent.add(stage_of)
+            if f"suspended account {account_id} will be deleted" in email["subject"]:
+                assert stage_of not in reminders, f"{account_id}: the {stage_of}-day reminder went out twice"
+                assert was.status == "suspended" and was.suspension_notice_at is not None
+                reminders.add(stage_of)
         # 4. Activity before purging leaves the account active, its deadline counted from that moment.
         if (
             step.kind == "login"
@@ -205,11 +226,11 @@ def check(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(history=histories)
-def test_invariants_hold_after_every_step(history: list[Step]) -> None:
+@given(history=histories, reminders=st.booleans())
+def test_invariants_hold_after_every_step(history: list[Step], reminders: bool) -> None:
     from sundown_local.embedded import embedded_stack, sent_emails
 
-    with embedded_stack(function_env=QUIET) as wiring:
+    with embedded_stack(parameter_overrides=REMINDERS if reminders else None, function_env=QUIET) as wiring:
         world = World(wiring)
         for step in history:
             before = snapshot(world)
@@ -219,6 +240,8 @@ def test_invariants_hold_after_every_step(history: list[Step]) -> None:
         check(world, Step("final", 0), final, final, sent_emails())
         for state in final.values():
             event(f"an account ended {state.plan}/{state.status}")  # shows the histories reach every state
+        if any("will be deleted on" in e["subject"] for e in sent_emails()):
+            event("a grace-period reminder went out")
 
 
 @settings(max_examples=max(2, EXAMPLES // 4), deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -15,6 +15,7 @@ from sundown.policy import (
     NotifySuspension,
     Policy,
     Purge,
+    Remind,
     SubscriptionTerms,
     Suspend,
     Wait,
@@ -575,3 +576,78 @@ def test_decisions_do_not_mutate_the_given_cycle(policy: Policy) -> None:
     snapshot = replace(cycle)
     decide_free(cycle, SUSPEND_AT + DAY, policy)
     assert cycle == snapshot
+
+
+# --- Grace-period reminders (only when GraceReminderDays asks for them) ------------------------------
+
+REMINDING = replace(DEFAULT_POLICY, reminder_days=(3, 1))
+
+
+def suspended_on_time(policy: Policy) -> IdleCycle:
+    """Given every warning on time, the account suspended (and notified) exactly at SUSPEND_AT."""
+    decision = decide_free(warned_on_time(policy, 14, 7, 3, 1), SUSPEND_AT, policy)
+    assert isinstance(decision, Suspend)
+    return decision.cycle
+
+
+def test_by_default_no_reminder_comes_between_the_suspension_and_the_purge(policy: Policy) -> None:
+    # Given a suspended account under the default policy (no reminder days)
+    suspended = suspended_on_time(policy)
+    # Then every sweep of the grace period waits for the purge, and the purge comes at DELETE_AT
+    for now in (SUSPEND_AT + HOUR, DELETE_AT - 3 * DAY, DELETE_AT - DAY, DELETE_AT - HOUR):
+        assert decide_free(suspended, now, policy) == Wait(
+            until=DELETE_AT, reason="suspended, in its grace period"
+        )
+    assert isinstance(decide_free(suspended, DELETE_AT, policy), Purge)
+
+
+def test_reminders_are_sent_on_time_each_once_then_the_purge() -> None:
+    # Given a suspended account under a policy with 3- and 1-day reminders before deletion
+    policy = REMINDING
+    cycle = suspended_on_time(policy)
+    # Then the next action is the 3-day reminder, not the purge
+    assert next_action_at(cycle, policy) == DELETE_AT - 3 * DAY
+    assert isinstance(decide_free(cycle, DELETE_AT - 3 * DAY - HOUR, policy), Wait)
+    # When the sweep runs at each reminder's time
+    sent = []
+    for stage in (3, 1):
+        decision = decide_free(cycle, DELETE_AT - stage * DAY, policy)
+        assert isinstance(decision, Remind)
+        assert (decision.stage_days, decision.deadline_moved) == (stage, False)
+        cycle = decision.cycle
+        sent.append(decision.stage_days)
+        # And a second sweep at the same moment sends nothing again
+        assert not isinstance(decide_free(cycle, DELETE_AT - stage * DAY, policy), Remind)
+    # Then both went out, in order, the deletion date never moved, and the purge comes at DELETE_AT
+    assert sent == [3, 1]
+    assert cycle.reminded_stages == (3, 1) and cycle.delete_at == DELETE_AT
+    assert next_action_at(cycle, policy) == DELETE_AT
+    assert isinstance(decide_free(cycle, DELETE_AT, policy), Purge)
+
+
+def test_a_late_sweep_sends_only_the_latest_reminder_and_moves_the_deletion() -> None:
+    # Given a suspended account whose sweeps stopped before any reminder went out
+    policy = REMINDING
+    cycle = suspended_on_time(policy)
+    late = DELETE_AT + 2 * HOUR
+    # When the first sweep runs after the deletion date
+    decision = decide_free(cycle, late, policy)
+    # Then only the 1-day reminder goes, and the deletion moves to the shortest notice after it
+    assert isinstance(decision, Remind)
+    assert (decision.stage_days, decision.deadline_moved) == (1, True)
+    assert decision.cycle.delete_at == late + policy.shortest_notice
+    assert decision.cycle.reminded_stages == (1,)
+    # And nothing is purged before that
+    assert isinstance(decide_free(decision.cycle, late + 23 * HOUR, policy), Wait)
+    assert isinstance(decide_free(decision.cycle, late + DAY, policy), Purge)
+
+
+def test_reminders_wait_for_the_suspension_notice() -> None:
+    # Given a suspended account whose notice has not gone out yet
+    policy = REMINDING
+    unnotified = replace(suspended_on_time(policy), suspension_notice_at=None)
+    # When a sweep runs inside the reminder window
+    decision = decide_free(unnotified, DELETE_AT - DAY, policy)
+    # Then the notice goes first (and restarts the grace period), never a reminder
+    assert isinstance(decision, NotifySuspension)
+    assert decision.cycle.delete_at == DELETE_AT - DAY + policy.grace_period

@@ -18,6 +18,7 @@ SETTING_VARS = (
     "WARNING_DAYS",
     "SHORTEST_NOTICE_DAYS",
     "GRACE_DAYS",
+    "GRACE_REMINDER_DAYS",
     "DUE_INDEX_SHARDS",
 )
 
@@ -51,6 +52,7 @@ def test_defaults_match_the_spec(env: pytest.MonkeyPatch) -> None:
     assert settings.warning_days == (14, 7, 3, 1)
     assert settings.shortest_notice_days == 1
     assert settings.grace_days == 7
+    assert settings.grace_reminder_days == ()  # SPEC: no reminder during the grace period by default
     assert settings.due_index_shards == 4
     assert settings.idle_period == timedelta(days=30)
     assert settings.shortest_notice == timedelta(days=1)
@@ -175,3 +177,29 @@ def test_out_of_range_numbers_are_rejected_naming_the_setting(
     error = invalid()
     assert name.lower() in [str(part) for err in error.errors() for part in err["loc"]]
     assert name.lower() in str(error)
+
+
+def test_grace_reminder_days_are_parsed_and_sorted_largest_first(env: pytest.MonkeyPatch) -> None:
+    env.setenv("GRACE_REMINDER_DAYS", "1, 3")
+    assert Settings().grace_reminder_days == (3, 1)
+    env.setenv("GRACE_REMINDER_DAYS", "")
+    assert Settings().grace_reminder_days == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("3,3", "GRACE_REMINDER_DAYS"),
+        ("0", "GRACE_REMINDER_DAYS"),
+        ("x", "GRACE_REMINDER_DAYS"),
+        ("7", "GRACE_DAYS"),
+    ],
+    ids=["duplicate", "zero", "not-a-number", "not-inside-the-grace-period"],
+)
+def test_invalid_grace_reminder_days_are_rejected_naming_the_setting(
+    env: pytest.MonkeyPatch, value: str, named: str
+) -> None:
+    # Given reminder days that are repeated, not positive, not numbers, or as long as the 7-day grace
+    env.setenv("GRACE_REMINDER_DAYS", value)
+    # Then the settings refuse them and say which setting is wrong
+    assert named in str(invalid())

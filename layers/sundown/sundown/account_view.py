@@ -42,7 +42,13 @@ def account_view(account: AccountModel, now: datetime) -> dict[str, Any]:
         "suspend_at": iso(account.suspend_at),
         "delete_at": iso(account.delete_at),
         "warnings_sent": [
-            {"days_before": int(w.days), "sent_at": iso(w.sent_at), "confirmed": bool(w.confirmed)}
+            {
+                "days_before": int(w.days),
+                # a warning counts back from the suspension, a grace-period reminder from the deletion
+                "kind": w.kind,
+                "sent_at": iso(w.sent_at),
+                "confirmed": bool(w.confirmed),
+            }
             for w in account.warnings or []
         ],
         "hold": None

@@ -18,6 +18,8 @@ from sundown.billing import settle_plan
 from sundown.clock import iso
 from sundown.events import SweepContinuation
 from sundown.models import (
+    REMINDER,
+    WARNING,
     AccountModel,
     VersionConflict,
     WarningClaim,
@@ -27,7 +29,17 @@ from sundown.models import (
     save_versioned,
 )
 from sundown.observability import count, logger
-from sundown.policy import NotifySuspension, Purge, Suspend, Wait, Warn, any_paid, decide_free, next_action_at
+from sundown.policy import (
+    NotifySuspension,
+    Purge,
+    Remind,
+    Suspend,
+    Wait,
+    Warn,
+    any_paid,
+    decide_free,
+    next_action_at,
+)
 from sundown.runtime import runtime
 
 # A claim older than this belongs to a run that died (Lambda runs at most 15 minutes).
@@ -263,15 +275,16 @@ def plan(account: AccountModel, now: datetime, breaker: Breaker) -> Plan:
 
     claim = account.warning_claim
     if claim is not None and now - claim.claimed_at >= CLAIM_EXPIRY:
-        return Plan(aid, "settle_claim", f"the {claim.days}-day warning was claimed and never confirmed")
+        return Plan(aid, "settle_claim", f"the {claim.days}-day {claim.kind} was claimed and never confirmed")
 
     decision = decide_free(account.cycle(), now, rt.policy)
     paused = rt.settings.destruction_paused
     match decision:
-        case Warn():
+        case Warn() | Remind():
             cycle = decision.cycle
+            action = "warn" if isinstance(decision, Warn) else "remind"
             return Plan(
-                aid, "warn", decision.reason, decision, decision.stage_days, cycle.suspend_at, cycle.delete_at
+                aid, action, decision.reason, decision, decision.stage_days, cycle.suspend_at, cycle.delete_at
             )
         case Suspend():
             if paused:
@@ -329,12 +342,17 @@ def _execute(account: AccountModel, planned: Plan, now: datetime, breaker: Break
             claim = account.warning_claim
             account.warnings = [
                 *account.warnings,
-                WarningSent(days=claim.days, sent_at=claim.claimed_at, confirmed=False),
+                WarningSent(days=claim.days, sent_at=claim.claimed_at, confirmed=False, kind=claim.kind),
             ]
             account.warning_claim = None
+            if claim.kind == REMINDER and account.delete_at is not None:
+                # It may have gone out: the deletion keeps the shortest notice after it, as if confirmed.
+                account.delete_at = max(
+                    account.delete_at, claim.claimed_at + runtime().policy.shortest_notice
+                )
             account.schedule(now, shards)  # decide the rest at once, next sweep at the latest
             save_versioned(account)
-        case "warn":
+        case "warn" | "remind":
             return _warn(account, planned.decision, now)
         case "suspend":
             return _suspend(account, planned.decision, now)
@@ -373,43 +391,48 @@ def _move_deadline(account: AccountModel, decision: object, now: datetime) -> No
     logger.warning("destructive step paused by the kill switch", extra={"account_id": account.account_id})
 
 
-def _warn(account: AccountModel, decision: Warn, now: datetime) -> Step:
+def _warn(account: AccountModel, decision: Warn | Remind, now: datetime) -> Step:
+    """A warning before suspension or a reminder before deletion: claimed, sent, confirmed (at most once)."""
+    kind = WARNING if isinstance(decision, Warn) else REMINDER
     claim = account.warning_claim
     if claim is not None:
-        return Step(account.account_id, "claimed_elsewhere", f"stage {claim.days} is being sent")
+        return Step(account.account_id, "claimed_elsewhere", f"{claim.kind} stage {claim.days} is being sent")
     # Claim the stage first: of two racing sweeps only one sends it.
-    account.warning_claim = WarningClaim(days=decision.stage_days, claimed_at=now)
+    account.warning_claim = WarningClaim(days=decision.stage_days, claimed_at=now, kind=kind)
     save_versioned(account)
 
     cycle = decision.cycle
-    email = notifications.warning(
-        account.owner_email or "", account.account_id, decision.stage_days, cycle.suspend_at, cycle.delete_at
-    )
-    failure = _send(email, account, "WarningFailed")
+    to, aid, days = account.owner_email or "", account.account_id, decision.stage_days
+    if kind == WARNING:
+        email = notifications.warning(to, aid, days, cycle.suspend_at, cycle.delete_at)
+    else:
+        email = notifications.deletion_reminder(to, aid, days, cycle.delete_at)
+    failure = _send(email, account, f"{kind.capitalize()}Failed")
     if failure is not None:
         account.warning_claim = None
         _save_quietly(account)
-        return Step(account.account_id, "warning_failed", failure, stage_days=decision.stage_days)
+        return Step(aid, f"{kind}_failed", failure, stage_days=days)
 
-    _confirm(account, lambda a: _confirm_warning(a, decision, now))
-    count(f"WarningSent{decision.stage_days}d")
-    audit.record(account.account_id, "warning_sent", now, stage_days=decision.stage_days)
+    _confirm(account, lambda a: _confirm_stage(a, decision, kind, now))
+    count(f"{kind.capitalize()}Sent{days}d")
+    audit.record(aid, f"{kind}_sent", now, stage_days=days)
     return Step(
-        account.account_id,
-        "warned",
+        aid,
+        "warned" if kind == WARNING else "reminded",
         decision.reason + (" (deadline moved for the shortest notice)" if decision.deadline_moved else ""),
-        stage_days=decision.stage_days,
+        stage_days=days,
         suspend_at=cycle.suspend_at,
         delete_at=cycle.delete_at,
     )
 
 
-def _confirm_warning(account: AccountModel, decision: Warn, now: datetime) -> bool:
+def _confirm_stage(account: AccountModel, decision: Warn | Remind, kind: str, now: datetime) -> bool:
     claim = account.warning_claim
-    if claim is None or claim.days != decision.stage_days or claim.claimed_at != now:
-        return False  # a login reset the cycle meanwhile: the warning is moot
+    if claim is None or claim.days != decision.stage_days or claim.claimed_at != now or claim.kind != kind:
+        return False  # a login reset the cycle meanwhile: the email is moot
     account.apply_cycle(
-        decision.cycle, warnings=[*account.warnings, WarningSent(days=decision.stage_days, sent_at=now)]
+        decision.cycle,
+        warnings=[*account.warnings, WarningSent(days=decision.stage_days, sent_at=now, kind=kind)],
     )
     account.warning_claim = None
     account.schedule(next_action_at(decision.cycle, runtime().policy), runtime().settings.due_index_shards)
@@ -440,7 +463,7 @@ def _notify_suspension(account: AccountModel, decision: NotifySuspension, now: d
         if a.status != "suspended" or a.suspension_notice_at is not None:
             return False  # reactivated meanwhile
         a.apply_cycle(cycle)
-        a.schedule(cycle.delete_at, rt.settings.due_index_shards)
+        a.schedule(next_action_at(cycle, rt.policy), rt.settings.due_index_shards)  # a reminder, or the purge
         return True
 
     _confirm(account, confirm)

@@ -51,19 +51,25 @@ class OwnerIndex(GlobalSecondaryIndex["AccountModel"]):
     owner_network_id = UnicodeAttribute(hash_key=True)
 
 
+WARNING = "warning"  # before suspension
+REMINDER = "reminder"  # during the grace period, before deletion
+
+
 class WarningSent(MapAttribute):
     days = NumberAttribute()
     sent_at = UTCDateTimeAttribute()
     # False when a sweep died between claiming and confirming the stage: it may or may not have gone out,
     # and it is never sent again (at most once per cycle); it doesn't count as notice either.
     confirmed = BooleanAttribute(default=True)
+    kind = UnicodeAttribute(default=WARNING)  # WARNING | REMINDER
 
 
 class WarningClaim(MapAttribute):
-    """A warning stage claimed by a sweep, before its email is sent."""
+    """A warning or reminder stage claimed by a sweep, before its email is sent."""
 
     days = NumberAttribute()
     claimed_at = UTCDateTimeAttribute()
+    kind = UnicodeAttribute(default=WARNING)
 
 
 class HoldState(MapAttribute):
@@ -144,11 +150,16 @@ class AccountModel(Model):
             status=self.status,
             suspend_at=self.suspend_at,
             delete_at=self.delete_at,
-            warned_stages=tuple(int(w.days) for w in self.warnings or []),
+            warned_stages=self.stages_sent(WARNING),
             last_warning_at=self.last_warning_at,
             suspended_at=self.suspended_at,
             suspension_notice_at=self.suspension_notice_at,
+            reminded_stages=self.stages_sent(REMINDER),
         )
+
+    def stages_sent(self, kind: str) -> tuple[int, ...]:
+        """Stages of ``kind`` attempted this cycle (confirmed or not: none is ever sent twice)."""
+        return tuple(int(w.days) for w in self.warnings or [] if (w.kind or WARNING) == kind)
 
     def apply_cycle(self, cycle: IdleCycle, *, warnings: list[WarningSent] | None = None) -> None:
         self.status = cycle.status

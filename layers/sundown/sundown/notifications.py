@@ -50,6 +50,10 @@ def warning(to: str, account_id: str, days_before: int, suspend_at: datetime, de
     )
 
 
+def deletion_reminder(to: str, account_id: str, days_before: int, delete_at: datetime) -> Email:
+    return render("reminder", to, account_id=account_id, days_before=days_before, delete_date=delete_at)
+
+
 def suspension_notice(to: str, account_id: str, delete_at: datetime) -> Email:
     return render("suspended", to, account_id=account_id, delete_date=delete_at)
 

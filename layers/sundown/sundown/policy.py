@@ -23,6 +23,9 @@ class Policy:
     warning_days: tuple[int, ...]  # largest first: 14, 7, 3, 1
     shortest_notice: timedelta
     grace_period: timedelta
+    reminder_days: tuple[
+        int, ...
+    ] = ()  # reminders during the grace period, days before deletion; none by default
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -31,10 +34,11 @@ class Policy:
             warning_days=tuple(sorted(settings.warning_days, reverse=True)),
             shortest_notice=settings.shortest_notice,
             grace_period=settings.grace_period,
+            reminder_days=tuple(sorted(settings.grace_reminder_days, reverse=True)),
         )
 
-    def stage_due_at(self, suspend_at: datetime, stage_days: int) -> datetime:
-        return suspend_at - timedelta(days=stage_days)
+    def stage_due_at(self, deadline: datetime, stage_days: int) -> datetime:
+        return deadline - timedelta(days=stage_days)
 
 
 def idle_since(
@@ -55,6 +59,7 @@ class IdleCycle:
     last_warning_at: datetime | None = None
     suspended_at: datetime | None = None
     suspension_notice_at: datetime | None = None  # when the suspension notice was confirmed sent
+    reminded_stages: tuple[int, ...] = ()  # grace-period reminders claimed this cycle
 
 
 def new_cycle(idle_start: datetime, policy: Policy) -> IdleCycle:
@@ -65,12 +70,11 @@ def new_cycle(idle_start: datetime, policy: Policy) -> IdleCycle:
 def next_action_at(cycle: IdleCycle, policy: Policy) -> datetime:
     """When a sweep next has something to do for this cycle: a warning stage, the suspension or the purge."""
     if cycle.status == "suspended":
-        return (
-            cycle.delete_at
-            if cycle.suspension_notice_at is not None
-            else cycle.suspended_at or cycle.delete_at
-        )
-    ahead = _stages_ahead(cycle, policy)
+        if cycle.suspension_notice_at is None:
+            return cycle.suspended_at or cycle.delete_at
+        ahead = stages_ahead(policy.reminder_days, cycle.reminded_stages)
+        return min([policy.stage_due_at(cycle.delete_at, d) for d in ahead] + [cycle.delete_at])
+    ahead = stages_ahead(policy.warning_days, cycle.warned_stages)
     return min([policy.stage_due_at(cycle.suspend_at, d) for d in ahead] + [cycle.suspend_at])
 
 
@@ -81,6 +85,16 @@ def next_action_at(cycle: IdleCycle, policy: Policy) -> datetime:
 class Warn:
     stage_days: int
     cycle: IdleCycle  # the cycle after this warning is confirmed (deadline possibly moved)
+    deadline_moved: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Remind:
+    """A grace-period reminder before deletion (only when the GraceReminderDays parameter asks for them)."""
+
+    stage_days: int
+    cycle: IdleCycle  # the cycle after this reminder is confirmed (deletion possibly moved)
     deadline_moved: bool
     reason: str
 
@@ -110,7 +124,7 @@ class Wait:
     reason: str
 
 
-FreeDecision = Warn | Suspend | NotifySuspension | Purge | Wait
+FreeDecision = Warn | Remind | Suspend | NotifySuspension | Purge | Wait
 
 
 def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision:
@@ -119,11 +133,29 @@ def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision
             # The grace period counts from a notice that really went out, so a failed send delays the purge.
             notified = replace(cycle, suspension_notice_at=now, delete_at=now + policy.grace_period)
             return NotifySuspension(cycle=notified, reason="suspended; its notice has not been sent yet")
+        reminders = stages_ahead(policy.reminder_days, cycle.reminded_stages)
+        due = [d for d in reminders if now >= policy.stage_due_at(cycle.delete_at, d)]
+        if due:
+            # As with warnings: only the latest due stage, and never deleted sooner than the shortest
+            # notice after it (the deletion moves instead).
+            stage = min(due)
+            delete_at = max(cycle.delete_at, now + policy.shortest_notice)
+            reminded = replace(cycle, delete_at=delete_at, reminded_stages=(*cycle.reminded_stages, stage))
+            return Remind(
+                stage_days=stage,
+                cycle=reminded,
+                deadline_moved=delete_at != cycle.delete_at,
+                reason=f"suspended; the {stage}-day reminder before deletion on {delete_at.date()} is due",
+            )
         if now >= cycle.delete_at:
             return Purge(reason=f"suspended and the grace period ended at {cycle.delete_at.isoformat()}")
-        return Wait(until=cycle.delete_at, reason="suspended, in its grace period")
+        return Wait(until=next_action_at(cycle, policy), reason="suspended, in its grace period")
 
-    due = [d for d in _stages_ahead(cycle, policy) if now >= policy.stage_due_at(cycle.suspend_at, d)]
+    due = [
+        d
+        for d in stages_ahead(policy.warning_days, cycle.warned_stages)
+        if now >= policy.stage_due_at(cycle.suspend_at, d)
+    ]
     if due:
         # A late sweep sends only the latest stage that is due, never a pile of them.
         stage = min(due)
@@ -174,10 +206,10 @@ def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision
     return Wait(until=next_action_at(cycle, policy), reason="nothing due yet")
 
 
-def _stages_ahead(cycle: IdleCycle, policy: Policy) -> list[int]:
-    """Stages still to come this cycle: those after the latest one already sent."""
-    floor = min(cycle.warned_stages, default=None)
-    return [d for d in policy.warning_days if floor is None or d < floor]
+def stages_ahead(stages: tuple[int, ...], sent: tuple[int, ...]) -> list[int]:
+    """Stages (largest first) still to come this cycle: those after the latest one already sent."""
+    floor = min(sent, default=None)
+    return [d for d in stages if floor is None or d < floor]
 
 
 # --- Commercial plans --------------------------------------------------------------------------------

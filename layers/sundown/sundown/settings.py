@@ -6,7 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sundown.data_map import DataMap
@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     warning_days: Annotated[tuple[int, ...], NoDecode] = (14, 7, 3, 1)
     shortest_notice_days: float = Field(default=1, ge=0)
     grace_days: int = Field(default=7, ge=0)
+    # Reminders during the grace period, in days before deletion. SPEC: none unless a parameter asks.
+    grace_reminder_days: Annotated[tuple[int, ...], NoDecode] = ()
     # Issue 3: the purge and the audit trail.
     data_map: DataMap = Field(default_factory=DataMap)
     extra_data_map: DataMap = Field(default_factory=DataMap)
@@ -48,15 +50,16 @@ class Settings(BaseSettings):
     # The due index is sharded so that no single partition takes every sweep read.
     due_index_shards: int = Field(default=4, ge=1, le=64)
 
-    @field_validator("warning_days", mode="before")
+    @field_validator("warning_days", "grace_reminder_days", mode="before")
     @classmethod
-    def _parse_warning_days(cls, value: object) -> object:
+    def _parse_days(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
             parts = [p.strip() for p in value.split(",") if p.strip()]
             try:
                 return tuple(int(p) for p in parts)
             except ValueError as exc:
-                raise ValueError(f"WARNING_DAYS must be comma-separated whole days, got {value!r}") from exc
+                name = str(info.field_name).upper()
+                raise ValueError(f"{name} must be comma-separated whole days, got {value!r}") from exc
         return value
 
     @model_validator(mode="after")
@@ -78,6 +81,18 @@ class Settings(BaseSettings):
             )
         # Stored largest first: stage order is the order the owner receives them.
         object.__setattr__(self, "warning_days", tuple(sorted(days, reverse=True)))
+        return self
+
+    @model_validator(mode="after")
+    def _check_grace_reminder_days(self) -> Settings:
+        days = self.grace_reminder_days
+        if len(set(days)) != len(days) or any(d <= 0 for d in days):
+            raise ValueError(f"GRACE_REMINDER_DAYS must be distinct positive days, got {days}")
+        if days and max(days) >= self.grace_days:
+            raise ValueError(
+                f"GRACE_REMINDER_DAYS must fall inside the grace period: {max(days)} >= GRACE_DAYS {self.grace_days}"
+            )
+        object.__setattr__(self, "grace_reminder_days", tuple(sorted(days, reverse=True)))
         return self
 
     @property
