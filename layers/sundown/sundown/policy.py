@@ -23,9 +23,8 @@ class Policy:
     warning_days: tuple[int, ...]  # largest first: 14, 7, 3, 1
     shortest_notice: timedelta
     grace_period: timedelta
-    reminder_days: tuple[
-        int, ...
-    ] = ()  # reminders during the grace period, days before deletion; none by default
+    # Reminders during the grace period, in days before deletion, largest first; none by default.
+    reminder_days: tuple[int, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
