@@ -14,7 +14,8 @@ Run by ``make sam-local`` (part of ``make test``) with the SAM CLI's own virtual
    sys.path (the built function and layer, then the runtime's boto3) and exactly that environment, the
    container's ``host.docker.internal`` replaced by 127.0.0.1 (what Docker's host-gateway mapping does).
    An AccountCreated event goes to AccountEventsFunction; the account must then be in the local stack's
-   table, and GET /accounts/acme on AccountApiFunction must answer 200 with it.
+   table, GET /accounts/acme on AccountApiFunction must answer 200 with it, and the sample sweep (a
+   month later) must find it in the due index and send its warning through SES.
 
 Exit status: 0 all good, 1 a check failed, 2 no usable python3.12 or no build.
 """
@@ -47,6 +48,7 @@ READY_TIMEOUT_S = 120
 INVOCATIONS = [
     ("AccountEventsFunction", "events/account_created.json"),
     ("AccountApiFunction", "events/api_get_account.json"),
+    ("SweepFunction", "events/sweep_schedule.json"),  # the due index, and an email through SES
 ]
 ACCOUNT_ID = "acme"  # the account both events name
 
@@ -273,6 +275,11 @@ def response_problems(
         body = json.loads(response.get("body") or "{}")
         if body.get("account_id") != ACCOUNT_ID:
             return [f"GET /accounts/{ACCOUNT_ID} answered another account: {body!r}"]
+        return []
+    if function_id == "SweepFunction":
+        totals = response.get("totals") if isinstance(response, dict) else None
+        if totals != {"warned": 1}:
+            return [f"the sample sweep should have warned {ACCOUNT_ID!r} once; it answered {response!r}"]
         return []
     return [f"no check of {function_id}'s response"]
 
