@@ -20,6 +20,11 @@ SETTING_VARS = (
     "GRACE_DAYS",
     "GRACE_REMINDER_DAYS",
     "DUE_INDEX_SHARDS",
+    "DATA_MAP",
+    "EXTRA_DATA_MAP",
+    "DOCUMENTS_BUCKET",
+    "NETWORK_IDS_TABLE",
+    "AUDIT_TABLE",
 )
 
 
@@ -203,3 +208,72 @@ def test_invalid_grace_reminder_days_are_rejected_naming_the_setting(
     env.setenv("GRACE_REMINDER_DAYS", value)
     # Then the settings refuse them and say which setting is wrong
     assert named in str(invalid())
+
+
+# --- The data map may never make one tenant's purge reach what is not its own ----------------------
+
+TEMPLATE_MAP = (
+    '{"tables": [{"table": "tenant-data", "partition_key": "tenant_id"}], '
+    '"buckets": [{"bucket": "docs", "prefix": "tenants/{account_id}/"}]}'
+)
+
+
+@pytest.fixture
+def deployed(env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Given the variables the template gives: its data map, the documents bucket and the identities table."""
+    env.setenv("DATA_MAP", TEMPLATE_MAP)
+    env.setenv("DOCUMENTS_BUCKET", "docs")
+    env.setenv("NETWORK_IDS_TABLE", "network-ids")
+    env.setenv("AUDIT_TABLE", "audit")
+    return env
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        '{"buckets": [{"bucket": "exports", "prefix": "{account_id}/"}]}',
+        '{"buckets": [{"bucket": "docs", "prefix": "exports/{account_id}/"}]}',
+        '{"buckets": [{"bucket": "docs", "prefix": "tenants/{account_id}/"}]}',  # the template's own, twice
+        '{"tables": [{"table": "crm", "partition_key": "account"}]}',
+    ],
+    ids=["own-bucket-at-root", "another-folder", "same-layout-twice", "another-table"],
+)
+def test_extra_stores_that_cannot_reach_other_data_are_accepted(
+    deployed: pytest.MonkeyPatch, extra: str
+) -> None:
+    deployed.setenv("EXTRA_DATA_MAP", extra)
+    assert len(Settings().all_stores.stores) >= 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ('{"buckets": [{"bucket": "docs", "prefix": "{account_id}/"}]}', "s3:docs/network/"),
+        ('{"buckets": [{"bucket": "docs", "prefix": "net{account_id}/"}]}', "s3:docs/network/"),
+        ('{"buckets": [{"bucket": "docs", "prefix": "tenants/x/{account_id}/"}]}', "overlap"),
+        ('{"tables": [{"table": "network-ids", "partition_key": "network_id"}]}', "table network-ids"),
+        (
+            '{"tables": [{"table": "sundown-accounts", "partition_key": "account_id"}]}',
+            "table sundown-accounts",
+        ),
+        ('{"tables": [{"table": "audit", "partition_key": "subject"}]}', "table audit"),
+    ],
+    ids=[
+        "root-of-the-documents-bucket",
+        "a-prefix-of-network",
+        "inside-the-tenants-folder",
+        "identities",
+        "accounts",
+        "audit",
+    ],
+)
+def test_extra_stores_that_could_reach_identities_or_other_tenants_are_refused(
+    deployed: pytest.MonkeyPatch, extra: str, named: str
+) -> None:
+    # Given an extra store whose purge could delete Network IDs, Sundown's own records, or another
+    # tenant's folder (an account named "network", "work" or "x" would do it)
+    deployed.setenv("EXTRA_DATA_MAP", extra)
+    # Then the settings refuse to load, naming the data map and what it could reach
+    message = str(invalid())
+    assert "EXTRA_DATA_MAP is unsafe" in message
+    assert named in message

@@ -95,6 +95,17 @@ class Settings(BaseSettings):
         object.__setattr__(self, "grace_reminder_days", tuple(sorted(days, reverse=True)))
         return self
 
+    @model_validator(mode="after")
+    def _check_data_map_is_safe(self) -> Settings:
+        # A misregistered store could make one tenant's purge delete another's data or the identities:
+        # refuse the configuration before any purge runs.
+        own = {self.accounts_table, self.idempotency_table, self.audit_table, self.network_ids_table}
+        network = {self.documents_bucket: "network/"} if self.documents_bucket else {}
+        problems = self.all_stores.conflicts({t for t in own if t}, network)
+        if problems:
+            raise ValueError("DATA_MAP / EXTRA_DATA_MAP is unsafe: " + "; ".join(problems))
+        return self
+
     @property
     def all_stores(self) -> DataMap:
         """The template's data map plus the operator's extra stores."""
