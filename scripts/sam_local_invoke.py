@@ -7,7 +7,9 @@ Run by ``make sam-local`` (part of ``make test``) with the SAM CLI's own virtual
    stack name env.json was generated for.
 2. **The environment SAM CLI gives each container.** SAM CLI's own code (``LocalLambdaRunner``'s invoke
    config, what ``sam local invoke`` builds the container from) resolves every built function's
-   variables from the built template and the committed env.json, with ``--region us-east-1``. It fails
+   variables from the built template and the env_vars file and region that samconfig.toml's
+   ``[default.local_invoke.parameters]`` give a bare ``sam local invoke`` (env.json, us-east-1, with
+   the host-gateway mapping a Linux container needs; all three are required). It fails
    when env.json sets a variable SAM would drop (the template does not declare it), when a value does
    not arrive, or when a function would not get AWS_ENDPOINT_URL (its SDK would then call AWS itself).
 3. **The invocation.** Each built handler in ``INVOCATIONS`` runs on python3.12 ``-I -S`` with Lambda's
@@ -41,7 +43,7 @@ import build_and_smoke as bs
 from build_and_smoke import SmokeError
 
 REPO_ROOT = bs.REPO_ROOT
-REGION = "us-east-1"  # the local stack's region; users pass `sam local invoke --region us-east-1`
+REGION = "us-east-1"  # the local stack's region
 CONTAINER_HOST = "host.docker.internal"
 READY_TIMEOUT_S = 120
 # (function, event file), in order; response_problems says what each must leave behind
@@ -57,6 +59,34 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def local_invoke_defaults(samconfig: Path) -> tuple[Path, str]:
+    """(env_vars file, region) that a bare `sam local invoke` takes from samconfig.toml.
+
+    They must be there, with the host-gateway mapping a Linux container needs to reach the local stack,
+    so that the README's plain `sam local invoke <Function> -e <event>` is the command checked here.
+    """
+    import tomllib
+
+    section = tomllib.loads(samconfig.read_text(encoding="utf-8")).get("default", {}).get("local_invoke", {})
+    params = section.get("parameters", {})
+    missing = [
+        f"{key} = {want}"
+        for key, want, ok in (
+            ("env_vars", '"env.json"', bool(params.get("env_vars"))),
+            ("region", f'"{REGION}"', params.get("region") == REGION),
+            (
+                "add_host",
+                f'["{CONTAINER_HOST}:host-gateway"]',
+                f"{CONTAINER_HOST}:host-gateway" in params.get("add_host", []),
+            ),
+        )
+        if not ok
+    ]
+    if missing:
+        raise SmokeError(f"{samconfig.name} [default.local_invoke.parameters] needs: {', '.join(missing)}")
+    return samconfig.parent / params["env_vars"], params["region"]
 
 
 def stack_name_of(env_json: dict[str, dict[str, str]]) -> str:
@@ -103,7 +133,9 @@ def sundown_local(sundown: Path, stack_name: str, scratch: Path) -> Iterator[str
             proc.kill()
 
 
-def sam_environments(built_template: Path, env_json: dict[str, Any]) -> dict[str, dict[str, str]]:
+def sam_environments(
+    built_template: Path, env_json: dict[str, Any], region: str
+) -> dict[str, dict[str, str]]:
     """Per function: the environment SAM CLI would give its container for `--env-vars env.json`."""
     from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
     from samcli.lib.providers.sam_function_provider import SamFunctionProvider
@@ -116,7 +148,7 @@ def sam_environments(built_template: Path, env_json: dict[str, Any]) -> dict[str
         function_provider=provider,
         cwd=str(built_template.parent),
         real_path=str(REPO_ROOT),
-        aws_region=REGION,
+        aws_region=region,
         env_vars_values=env_json,
     )
     return {
@@ -177,7 +209,8 @@ def account_item(endpoint: str, table: str) -> dict[str, Any] | None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build-dir", type=Path, default=REPO_ROOT / ".aws-sam" / "build")
-    ap.add_argument("--env-json", type=Path, default=REPO_ROOT / "env.json")
+    ap.add_argument("--samconfig", type=Path, default=REPO_ROOT / "samconfig.toml")
+    ap.add_argument("--env-json", type=Path, help="instead of samconfig.toml's local_invoke env_vars")
     ap.add_argument("--sundown", type=Path, default=REPO_ROOT / ".venv" / "bin" / "sundown")
     ap.add_argument("--python", help="the python3.12 to use (default: scripts/find-python312)")
     args = ap.parse_args(argv)
@@ -205,8 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     summary: list[str] = []
     try:
-        env_json = json.loads(args.env_json.read_text(encoding="utf-8"))
-        resolved = sam_environments(built_template, env_json)
+        env_file, region = local_invoke_defaults(args.samconfig)
+        env_json = json.loads((args.env_json or env_file).read_text(encoding="utf-8"))
+        resolved = sam_environments(built_template, env_json, region)
         problems = environment_problems(env_json, resolved)
         if problems:
             failures += problems

@@ -234,7 +234,7 @@ def print_local_stack(stack: Any, endpoint: str) -> None:
         f"sundown invoke SweepFunction -e events/sweep_schedule.json{options}",
         f"sundown explain acme --at 2026-01-20T00:00:00Z{options}",
         "# or in SAM's Lambda containers (Docker): env.json holds each function's variables for this stack;",
-        "# on Linux, start `sundown local --host 0.0.0.0` and add --add-host host.docker.internal:host-gateway",
+        "# on Linux, start `sundown local --host 0.0.0.0` so that containers reach it through the bridge",
         *(
             []
             if env_file == "env.json"
@@ -244,9 +244,9 @@ def print_local_stack(stack: Any, endpoint: str) -> None:
                 f" > {env_file}"
             ]
         ),
-        "sam build",
-        f"sam local invoke AccountEventsFunction -e events/account_created.json --env-vars {env_file}"
-        " --region us-east-1",
+        "sam build   # samconfig.toml adds --env-vars env.json --region us-east-1 and the host-gateway",
+        "sam local invoke AccountEventsFunction -e events/account_created.json"
+        + ("" if env_file == "env.json" else f" --env-vars {env_file}"),
     ]
     console.print("\n[bold]Try:[/bold]")
     for line in examples:

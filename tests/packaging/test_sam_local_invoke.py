@@ -104,3 +104,21 @@ def test_the_committed_env_json_names_the_default_local_stack() -> None:
 
     committed = json.loads((SCRIPTS.parent / "env.json").read_text(encoding="utf-8"))
     assert sli.stack_name_of(committed) == "sundown-local"
+
+
+def test_the_committed_samconfig_gives_a_bare_sam_local_invoke_what_it_needs() -> None:
+    # Given the repository's samconfig.toml
+    env_file, region = sli.local_invoke_defaults(SCRIPTS.parent / "samconfig.toml")
+    # Then `sam local invoke <Function> -e <event>` alone uses env.json, in the local stack's region
+    assert (env_file.name, region) == ("env.json", "us-east-1")
+
+
+def test_a_samconfig_without_the_local_invoke_defaults_is_refused(tmp_path: Path) -> None:
+    # Given a samconfig.toml whose local_invoke section only names env.json
+    config = tmp_path / "samconfig.toml"
+    config.write_text('version = 0.1\n[default.local_invoke.parameters]\nenv_vars = "env.json"\n')
+    # Then the check names what is missing
+    with pytest.raises(
+        sli.SmokeError, match=r'region = "us-east-1", add_host = \["host.docker.internal:host-gateway"\]'
+    ):
+        sli.local_invoke_defaults(config)
