@@ -52,15 +52,40 @@ def simulate(
     sweep_hours: Annotated[
         int, typer.Option(min=1, help="Hours between sweeps (the template's default is 1).")
     ] = 1,
+    parameter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--parameter",
+            "-p",
+            help="A template parameter override, Name=Value (repeatable), e.g. -p GraceReminderDays=3,1.",
+        ),
+    ] = None,
 ) -> None:
     """Replay accounts, logins, billing events and sweeps through the template's wiring, and print the timeline."""
+    from pydantic import ValidationError
+
     from sundown_local.embedded import embedded_stack, sent_emails
+    from sundown_local.server import TEMPLATE
     from sundown_local.simulation import START
     from sundown_local.simulation import simulate as run
+    from sundown_local.stack import LocalStack
+    from sundown_local.template import load_template
 
+    overrides = {}
+    for item in parameter or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            err_console.print(f"[red]error:[/red] --parameter takes Name=Value, got {item!r}")
+            raise typer.Exit(2)
+        overrides[name] = value
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     quiet = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
-    with embedded_stack(function_env=quiet) as wiring:
+    try:  # checked as CloudFormation would, before anything starts
+        LocalStack(load_template(TEMPLATE), parameter_overrides=overrides)
+    except (KeyError, ValueError) as error:
+        err_console.print(f"[red]error:[/red] {error.args[0]}")
+        raise typer.Exit(2) from None
+    with embedded_stack(parameter_overrides=overrides or None, function_env=quiet) as wiring:
         total = int(timedelta(days=days) / timedelta(hours=sweep_hours)) + 1
         with Progress(
             TextColumn("[bold]simulating"),
@@ -75,13 +100,17 @@ def simulate(
             def on_tick(at: datetime) -> None:
                 progress.update(task, advance=1, description=f"day {(at - START).days}")
 
-            result = run(
-                wiring,
-                days,
-                sweep_every=timedelta(hours=sweep_hours),
-                sent_emails=sent_emails,
-                on_tick=on_tick,
-            )
+            try:
+                result = run(
+                    wiring,
+                    days,
+                    sweep_every=timedelta(hours=sweep_hours),
+                    sent_emails=sent_emails,
+                    on_tick=on_tick,
+                )
+            except ValidationError as error:  # what each function would refuse at its first invocation
+                err_console.print(f"[red]error:[/red] the functions refuse these settings: {error}")
+                raise typer.Exit(2) from None
 
     timeline = Table(title=f"Timeline ({result.start:%Y-%m-%d} + {days} days)", show_lines=False)
     for column in ("day", "time (UTC)", "account", "what happened", "email sent"):

@@ -297,9 +297,11 @@ def simulate(
 
 
 def _email_kind(email: dict[str, str]) -> str:
-    found = re.search(r"This is your (\d+)-day notice", email.get("body", ""))
+    found = re.search(r"This is your (\d+)-day (notice|reminder)", email.get("body", ""))
     if found:
-        return f"{found.group(1)}-day warning"
+        return (
+            f"{found.group(1)}-day {'warning' if found.group(2) == 'notice' else 'reminder before deletion'}"
+        )
     subject = email.get("subject", "")
     if "has been deleted" in subject:
         return "deletion confirmation"

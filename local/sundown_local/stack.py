@@ -252,6 +252,8 @@ class LocalStack:
             else:
                 raise KeyError(f"template parameter {name} has no default and no override")
             text = ",".join(map(_attribute_string, raw)) if isinstance(raw, list) else _attribute_string(raw)
+            if name in overrides:
+                _check_allowed(name, spec, text)
             is_list = spec.get("Type", "String").startswith(("List<", "CommaDelimitedList"))
             values[name] = [p.strip() for p in text.split(",")] if is_list else text
         return values
@@ -506,3 +508,25 @@ def _shorten(name: str, limit: int) -> str:
 
 def _bucket_name(name: str) -> str:
     return _shorten(re.sub(r"[^a-z0-9.-]", "-", name.lower()), 63)
+
+
+def _check_allowed(name: str, spec: Mapping[str, Any], value: str) -> None:
+    """Refuse an override CloudFormation would refuse: its AllowedValues, AllowedPattern, Min/MaxValue
+    (Number) and Min/MaxLength (String) constraints."""
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [_attribute_string(v) for v in allowed]:
+        raise ValueError(f"parameter {name}={value!r} is not one of {', '.join(map(str, allowed))}")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and re.fullmatch(pattern, value) is None:
+        raise ValueError(f"parameter {name}={value!r} does not match its AllowedPattern {pattern}")
+    if spec.get("Type") == "Number":
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"parameter {name}={value!r} is not a number") from None
+        low, high = spec.get("MinValue"), spec.get("MaxValue")
+        if (low is not None and number < float(low)) or (high is not None and number > float(high)):
+            raise ValueError(f"parameter {name}={value!r} is outside [{low}, {high}]")
+    low, high = spec.get("MinLength"), spec.get("MaxLength")
+    if (low is not None and len(value) < int(low)) or (high is not None and len(value) > int(high)):
+        raise ValueError(f"parameter {name}={value!r} has a length outside [{low}, {high}]")

@@ -204,3 +204,37 @@ def test_committed_env_json_matches_the_template(cli: CliRunner) -> None:
         sweep["PURGE_QUEUE_URL"] == "http://host.docker.internal:4566/123456789012/sundown-local-PurgeQueue"
     )
     assert sweep["ACCOUNTS_TABLE"] == "sundown-local-AccountsTable"
+
+
+@pytest.mark.parametrize(
+    ("override", "says"),
+    [
+        ("Nope=1", "unknown template parameter(s): Nope"),
+        ("Tracing=Off", "parameter Tracing='Off' is not one of Active, Disabled"),
+        ("GraceReminderDays=x", "does not match its AllowedPattern"),
+        ("GraceReminderDays", "--parameter takes Name=Value"),
+        ("IdleDays=0", "parameter IdleDays='0' is outside [1, None]"),
+        ("IdleDays=thirty", "parameter IdleDays='thirty' is not a number"),
+        ("EventBusName=", "has a length outside [1, None]"),
+    ],
+)
+def test_simulate_refuses_a_parameter_cloudformation_would_refuse(
+    cli: CliRunner, override: str, says: str
+) -> None:
+    # When the demo is asked for a parameter override CloudFormation would reject
+    result = cli.invoke(app, ["simulate", "--days", "1", "--parameter", override])
+    # Then it stops before anything runs, naming what is wrong
+    assert result.exit_code == 2
+    assert says in " ".join(result.output.split())
+
+
+def test_simulate_with_grace_reminders_shows_them_on_the_timeline(cli: CliRunner) -> None:
+    # When the demo runs long enough to purge the idle account, with GraceReminderDays 3,1
+    result = cli.invoke(
+        app, ["simulate", "--days", "40", "--sweep-hours", "24", "-p", "GraceReminderDays=3,1"]
+    )
+    # Then both reminders appear before the deletion
+    assert result.exit_code == 0, result.output
+    assert "3-day reminder before deletion" in result.output
+    assert "1-day reminder before deletion" in result.output
+    assert result.output.index("1-day reminder before deletion") < result.output.index("free/deleted")
