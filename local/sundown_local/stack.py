@@ -371,6 +371,11 @@ class LocalStack:
                 return f"arn:aws:lambda:{region}:{account}:function:{self._default_name(logical_id)}"
             case "AWS::Events::Rule", "Arn":
                 return f"arn:aws:events:{region}:{account}:rule/{self._default_name(logical_id)}"
+            case "AWS::Logs::LogGroup", "Arn":
+                name = self.resolve((self.resources[logical_id].get("Properties") or {}).get("LogGroupName"))
+                return f"arn:aws:logs:{region}:{account}:log-group:{name or self._default_name(logical_id)}:*"
+            case "AWS::IAM::Role", "Arn":
+                return f"arn:aws:iam::{account}:role/{self._default_name(logical_id)}"
             case _:
                 raise NotImplementedError(f"Fn::GetAtt {logical_id}.{attribute} ({resource_type})")
 

@@ -22,9 +22,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SES_IDENTITIES = "ses:identity/*"  # every SES identity of the account and region, with ses:FromAddress
 
+
+def LOGS_AND_TRACES(log_group: str) -> set[tuple[str, str]]:
+    """Every function: streams into its own log group; X-Ray (no resource-level permissions) while traced."""
+    return {
+        ("logs:CreateLogStream", log_group),
+        ("logs:PutLogEvents", log_group),
+        ("xray:PutTraceSegments", "*"),
+        ("xray:PutTelemetryRecords", "*"),
+    }
+
+
+def CONSUMES(queue: str) -> set[tuple[str, str]]:
+    """The SQS event source polls with the function's role: its own queue, nothing else."""
+    return {
+        (action, queue) for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+    }
+
+
 # Function -> {(action, resource)}: resources as logical ids (plus an ARN suffix), see _resource_key.
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "AccountEventsFunction": {
+        *LOGS_AND_TRACES("AccountEventsLogGroup"),
+        *CONSUMES("AccountEventsQueue"),
         ("dynamodb:GetItem", "AccountsTable"),
         ("dynamodb:PutItem", "AccountsTable"),
         ("dynamodb:UpdateItem", "AccountsTable"),
@@ -39,6 +59,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("ses:SendEmail", SES_IDENTITIES),
     },
     "BillingEventsFunction": {
+        *LOGS_AND_TRACES("BillingEventsLogGroup"),
+        *CONSUMES("BillingEventsQueue"),
         ("dynamodb:GetItem", "AccountsTable"),
         ("dynamodb:PutItem", "AccountsTable"),
         ("dynamodb:GetItem", "IdempotencyTable"),
@@ -47,16 +69,20 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:DeleteItem", "IdempotencyTable"),
     },
     "SweepFunction": {
+        *LOGS_AND_TRACES("SweepLogGroup"),
+        *CONSUMES("SweepPagesQueue"),
         ("dynamodb:GetItem", "AccountsTable"),
         ("dynamodb:PutItem", "AccountsTable"),
         ("dynamodb:Query", "AccountsTable/index/due-index"),
         ("dynamodb:PutItem", "AuditTable"),
         ("sqs:SendMessage", "PurgeQueue"),
         ("sqs:SendMessage", "SweepPagesQueue"),  # fans out the pages beyond its bound
-        ("sqs:SendMessage", "SweepFailuresDLQ"),  # the OnFailure destination (added by SAM)
+        ("sqs:SendMessage", "SweepFailuresDLQ"),  # the OnFailure destination (Lambda sends as the function)
         ("ses:SendEmail", SES_IDENTITIES),
     },
     "PurgeWorkerFunction": {
+        *LOGS_AND_TRACES("PurgeWorkerLogGroup"),
+        *CONSUMES("PurgeQueue"),
         ("dynamodb:GetItem", "AccountsTable"),
         ("dynamodb:PutItem", "AccountsTable"),
         ("dynamodb:PutItem", "AuditTable"),
@@ -86,20 +112,13 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ),
     },
     "AccountApiFunction": {
+        *LOGS_AND_TRACES("AccountApiLogGroup"),
         ("dynamodb:GetItem", "AccountsTable"),
         ("dynamodb:PutItem", "AccountsTable"),
         ("dynamodb:Query", "AccountsTable/index/due-index"),
         ("dynamodb:PutItem", "AuditTable"),
     },
 }
-
-SQS_CONSUMERS = {"AccountEventsFunction", "BillingEventsFunction", "PurgeWorkerFunction", "SweepFunction"}
-MANAGED = "arn:aws:iam::aws:policy/"
-BASE_MANAGED_POLICIES = {
-    f"{MANAGED}service-role/AWSLambdaBasicExecutionRole",  # logs
-    f"{MANAGED}AWSXrayWriteOnlyAccess",  # Tracing: Active (X-Ray has no resource-level permissions)
-}
-SQS_MANAGED_POLICY = f"{MANAGED}service-role/AWSLambdaSQSQueueExecutionRole"  # the SQS event source
 
 
 # ---------------------------------------------------------------- the translated template
@@ -216,11 +235,15 @@ def test_no_role_grants_a_wildcard_resource_unless_aws_requires_it(resources: di
                     assert "*" not in key or key.endswith(("/network/*", "/tenants/*")), (role_id, key)
 
 
-def test_managed_policies_are_only_the_aws_managed_basics(resources: dict[str, Any]) -> None:
+def test_no_function_role_carries_a_managed_policy(resources: dict[str, Any]) -> None:
+    # AWSLambdaBasicExecutionRole and AWSLambdaSQSQueueExecutionRole grant logs and SQS on every
+    # resource of the account: each role says what it needs inline instead.
     for function_id in EXPECTED_GRANTS:
-        managed = set(resources[f"{function_id}Role"]["Properties"].get("ManagedPolicyArns", []))
-        expected = BASE_MANAGED_POLICIES | ({SQS_MANAGED_POLICY} if function_id in SQS_CONSUMERS else set())
-        assert managed == expected, function_id
+        role = resources[f"{function_id}Role"]["Properties"]
+        assert role.get("ManagedPolicyArns", []) == [], function_id
+        assert role["AssumeRolePolicyDocument"]["Statement"] == [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ]
 
 
 def test_tracing_is_active_by_default_and_disabled_takes_the_xray_grant_away(
@@ -228,14 +251,18 @@ def test_tracing_is_active_by_default_and_disabled_takes_the_xray_grant_away(
 ) -> None:
     # Given the template translated with its default Tracing (Active), and with Tracing=Disabled
     disabled = translate(ROOT / "template.yaml", {"Tracing": "Disabled"})["Resources"]
-    xray = f"{MANAGED}AWSXrayWriteOnlyAccess"
     for function_id in EXPECTED_GRANTS:
-        # Then by default each function is traced and may write to X-Ray
+        # Then by default each function is traced
         assert resources[function_id]["Properties"]["TracingConfig"] == {"Mode": {"Ref": "Tracing"}}
-        assert xray in resources[f"{function_id}Role"]["Properties"]["ManagedPolicyArns"]
-        # And disabled, it is neither traced nor allowed to write to X-Ray
+        # and disabled it is not
         assert "TracingConfig" not in disabled[function_id]["Properties"], function_id
-        assert xray not in disabled[f"{function_id}Role"]["Properties"]["ManagedPolicyArns"], function_id
+        # And its X-Ray grant exists only under the TracingActive condition (Tracing=Active)
+        statements = resources[f"{function_id}Role"]["Properties"]["Policies"][0]["PolicyDocument"][
+            "Statement"
+        ]
+        xray = [s for s in statements if "Fn::If" in s and s["Fn::If"][1].get("Sid") == "XRayTraces"]
+        assert len(xray) == 1 and xray[0]["Fn::If"][0] == "TracingActive", function_id
+        assert xray[0]["Fn::If"][2] == {"Ref": "AWS::NoValue"}
 
 
 # ---------------------------------------------------------------- exactly what each function uses
