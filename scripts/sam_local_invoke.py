@@ -52,7 +52,7 @@ INVOCATIONS = [
     ("AccountApiFunction", "events/api_get_account.json"),
     ("SweepFunction", "events/sweep_schedule.json"),  # the due index, and an email through SES
 ]
-ACCOUNT_ID = "acme"  # the account both events name
+ACCOUNT_ID = "acme"  # the account the events name
 
 
 def free_port() -> int:

@@ -470,13 +470,14 @@ def env_json_command(
     SAM CLI applies only the variables template.yaml declares for a function, so that is all this
     prints: the table, bucket and queue names, and AWS_ENDPOINT_URL (declared empty in the template,
     which botocore treats as unset in AWS). The credentials and region SAM gives the containers come
-    from the shell that runs `sam`: pass `--region us-east-1`; any credentials do.
+    from `sam`'s side: samconfig.toml sets `--region us-east-1` for `sam local`; any credentials do.
     """
     from sundown_local.server import env_json
 
     if not sys.stdout.isatty():
         err_console.print(
-            "[dim]note: run sam with --region us-east-1 (the local stack's region); any credentials do[/dim]"
+            "[dim]note: the local stack is in us-east-1 (samconfig.toml sets it for `sam local`); "
+            "any credentials do[/dim]"
         )
     sys.stdout.write(
         json.dumps(env_json(endpoint_for_containers, stack_name), indent=2, sort_keys=True) + "\n"

@@ -159,7 +159,7 @@ class AccountModel(Model):
 
     def stages_sent(self, kind: str) -> tuple[int, ...]:
         """Stages of ``kind`` attempted this cycle (confirmed or not: none is ever sent twice)."""
-        return tuple(int(w.days) for w in self.warnings or [] if (w.kind or WARNING) == kind)
+        return tuple(int(w.days) for w in self.warnings or [] if w.kind == kind)
 
     def apply_cycle(self, cycle: IdleCycle, *, warnings: list[WarningSent] | None = None) -> None:
         self.status = cycle.status

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -31,9 +32,6 @@ def _unchanged(function: Callable[..., Any]) -> Callable[..., Any]:
     return function
 
 
-_TRUTHY = frozenset({"1", "y", "yes", "t", "true", "on"})
-
-
 def make_tracer(disabled: bool) -> Tracer | UntracedTracer:
     if disabled:
         return UntracedTracer()
@@ -45,8 +43,10 @@ def make_tracer(disabled: bool) -> Tracer | UntracedTracer:
 # The template sets POWERTOOLS_*; the defaults keep metrics valid wherever the module is imported first.
 logger = Logger(service=os.getenv("POWERTOOLS_SERVICE_NAME", "sundown"))
 metrics = Metrics(namespace=os.getenv("POWERTOOLS_METRICS_NAMESPACE", "Sundown"))
-# Read as Powertools reads it (its strtobool); at import, since the decorators are applied at import.
-tracer = make_tracer(disabled=os.getenv("POWERTOOLS_TRACE_DISABLED", "false").lower() in _TRUTHY)
+# Read as Powertools' Tracer reads it; at import, since the decorators are applied at import.
+tracer = make_tracer(
+    disabled=resolve_truthy_env_var_choice(env=os.getenv("POWERTOOLS_TRACE_DISABLED", "false"))
+)
 
 
 def count(name: str, value: int = 1) -> None:

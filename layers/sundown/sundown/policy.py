@@ -81,21 +81,19 @@ def next_action_at(cycle: IdleCycle, policy: Policy) -> datetime:
 
 
 @dataclass(frozen=True)
-class Warn:
+class _StageEmail:
     stage_days: int
-    cycle: IdleCycle  # the cycle after this warning is confirmed (deadline possibly moved)
+    cycle: IdleCycle  # the cycle after this email is confirmed (its deadline possibly moved)
     deadline_moved: bool
     reason: str
 
 
-@dataclass(frozen=True)
-class Remind:
+class Warn(_StageEmail):
+    """A warning before suspension."""
+
+
+class Remind(_StageEmail):
     """A grace-period reminder before deletion (only when the GraceReminderDays parameter asks for them)."""
-
-    stage_days: int
-    cycle: IdleCycle  # the cycle after this reminder is confirmed (deletion possibly moved)
-    deadline_moved: bool
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -132,13 +130,9 @@ def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision
             # The grace period counts from a notice that really went out, so a failed send delays the purge.
             notified = replace(cycle, suspension_notice_at=now, delete_at=now + policy.grace_period)
             return NotifySuspension(cycle=notified, reason="suspended; its notice has not been sent yet")
-        reminders = stages_ahead(policy.reminder_days, cycle.reminded_stages)
-        due = [d for d in reminders if now >= policy.stage_due_at(cycle.delete_at, d)]
-        if due:
-            # As with warnings: only the latest due stage, and never deleted sooner than the shortest
-            # notice after it (the deletion moves instead).
-            stage = min(due)
-            delete_at = max(cycle.delete_at, now + policy.shortest_notice)
+        due = _due_stage(policy.reminder_days, cycle.reminded_stages, cycle.delete_at, now, policy)
+        if due is not None:
+            stage, delete_at = due
             reminded = replace(cycle, delete_at=delete_at, reminded_stages=(*cycle.reminded_stages, stage))
             return Remind(
                 stage_days=stage,
@@ -150,15 +144,9 @@ def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision
             return Purge(reason=f"suspended and the grace period ended at {cycle.delete_at.isoformat()}")
         return Wait(until=next_action_at(cycle, policy), reason="suspended, in its grace period")
 
-    due = [
-        d
-        for d in stages_ahead(policy.warning_days, cycle.warned_stages)
-        if now >= policy.stage_due_at(cycle.suspend_at, d)
-    ]
-    if due:
-        # A late sweep sends only the latest stage that is due, never a pile of them.
-        stage = min(due)
-        suspend_at = max(cycle.suspend_at, now + policy.shortest_notice)
+    due = _due_stage(policy.warning_days, cycle.warned_stages, cycle.suspend_at, now, policy)
+    if due is not None:
+        stage, suspend_at = due
         warned = IdleCycle(
             status="warned",
             suspend_at=suspend_at,
@@ -203,6 +191,20 @@ def decide_free(cycle: IdleCycle, now: datetime, policy: Policy) -> FreeDecision
         return Wait(until=earliest, reason="the last warning went out less than the shortest notice ago")
 
     return Wait(until=next_action_at(cycle, policy), reason="nothing due yet")
+
+
+def _due_stage(
+    stages: tuple[int, ...], sent: tuple[int, ...], deadline: datetime, now: datetime, policy: Policy
+) -> tuple[int, datetime] | None:
+    """The stage (warning or reminder) to send now, and its deadline, or None when none is due.
+
+    A late sweep sends only the latest stage that is due, never a pile of them, and the deadline moves
+    so that it comes at least the shortest notice after that email.
+    """
+    due = [d for d in stages_ahead(stages, sent) if now >= policy.stage_due_at(deadline, d)]
+    if not due:
+        return None
+    return min(due), max(deadline, now + policy.shortest_notice)
 
 
 def stages_ahead(stages: tuple[int, ...], sent: tuple[int, ...]) -> list[int]:

@@ -67,12 +67,7 @@ class Settings(BaseSettings):
         days = self.warning_days
         if not days:
             raise ValueError("WARNING_DAYS needs at least one warning stage")
-        if len(set(days)) != len(days) or any(d <= 0 for d in days):
-            raise ValueError(f"WARNING_DAYS must be distinct positive days, got {days}")
-        if max(days) >= self.idle_days:
-            raise ValueError(
-                f"WARNING_DAYS must fall inside the idle period: {max(days)} >= IDLE_DAYS {self.idle_days}"
-            )
+        _stages_inside("WARNING_DAYS", days, "the idle period", "IDLE_DAYS", self.idle_days)
         quiet = (self.idle_days - max(days)) * 24 * 60
         if self.activity_coalesce_minutes >= quiet:
             raise ValueError(
@@ -86,12 +81,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_grace_reminder_days(self) -> Settings:
         days = self.grace_reminder_days
-        if len(set(days)) != len(days) or any(d <= 0 for d in days):
-            raise ValueError(f"GRACE_REMINDER_DAYS must be distinct positive days, got {days}")
-        if days and max(days) >= self.grace_days:
-            raise ValueError(
-                f"GRACE_REMINDER_DAYS must fall inside the grace period: {max(days)} >= GRACE_DAYS {self.grace_days}"
-            )
+        _stages_inside("GRACE_REMINDER_DAYS", days, "the grace period", "GRACE_DAYS", self.grace_days)
         object.__setattr__(self, "grace_reminder_days", tuple(sorted(days, reverse=True)))
         return self
 
@@ -122,6 +112,14 @@ class Settings(BaseSettings):
     @property
     def grace_period(self) -> timedelta:
         return timedelta(days=self.grace_days)
+
+
+def _stages_inside(name: str, days: tuple[int, ...], period: str, period_name: str, period_days: int) -> None:
+    """Email stages (days before a deadline) must be distinct, positive, and fall inside their period."""
+    if len(set(days)) != len(days) or any(d <= 0 for d in days):
+        raise ValueError(f"{name} must be distinct positive days, got {days}")
+    if days and max(days) >= period_days:
+        raise ValueError(f"{name} must fall inside {period}: {max(days)} >= {period_name} {period_days}")
 
 
 @lru_cache(maxsize=1)
